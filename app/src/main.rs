@@ -1,0 +1,3 @@
+//! The `likeness` binary.
+
+fn main() {}
