@@ -1,3 +1,20 @@
-//! The `likeness` binary.
+//! The `likeness` binary: the command line today, the desktop window when run
+//! without a subcommand (issue 6). It talks to the engine only through the
+//! engine's `Command`/`Event` channels.
 
-fn main() {}
+mod cli;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = cli::Args::parse();
+    match cli::run(args) {
+        Ok(code) => code,
+        Err(e) => {
+            // The one place an error reaches the user: one line, non-zero exit.
+            eprintln!("likeness: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,6 +1,14 @@
 //! The Likeness engine: the library store, its vector index, vision and
 //! recognition, driven by the app over channels. See `ARCHITECTURE.md`.
 
+pub mod centroid;
+pub mod engine;
+pub mod error;
+pub mod index;
+pub mod store;
 pub mod types;
 
+pub use engine::{Command, Engine, EngineConfig, EngineError, Event, Reply, RequestId};
+pub use error::{ActionError, OpenError, QueryError, StorageError};
+pub use store::Library;
 pub use types::*;

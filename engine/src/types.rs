@@ -117,7 +117,9 @@ impl BBox {
     /// True when every coordinate is finite, the box is non-empty and it lies
     /// within an image of `width` × `height` pixels.
     pub fn is_in_image(&self, width: u32, height: u32) -> bool {
-        [self.x1, self.y1, self.x2, self.y2].iter().all(|v| v.is_finite())
+        [self.x1, self.y1, self.x2, self.y2]
+            .iter()
+            .all(|v| v.is_finite())
             && self.x1 >= 0.0
             && self.y1 >= 0.0
             && self.x2 <= width as f32
@@ -163,7 +165,7 @@ impl AssignedBy {
 
 /// Scan state of a photo.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "state")]
+#[serde(rename_all = "snake_case")]
 pub enum ScanStatus {
     /// Known but not yet run through detection.
     Pending,
@@ -179,6 +181,18 @@ pub enum ScanStatus {
         /// transient failure that a later import retries.
         permanent: bool,
     },
+}
+
+impl ScanStatus {
+    /// The state's name as exports and the CLI show it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Detected => "detected",
+            Self::NoFaces => "no_faces",
+            Self::Failed { .. } => "failed",
+        }
+    }
 }
 
 /// A photo of the library.

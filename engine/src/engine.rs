@@ -1,0 +1,402 @@
+//! The engine thread and its channel API.
+//!
+//! Callers (the GUI, the CLI) send a [`Command`] and receive [`Event`]s over
+//! crossbeam channels. The engine owns the [`Library`]; nothing outside this
+//! thread holds a database or index handle. After each event the engine calls
+//! the waker closure it was started with, so a GUI can repaint without the
+//! engine depending on any GUI crate.
+//!
+//! **Architecture Invariant:** each error is reported once, in the reply to
+//! the command that caused it; the engine never logs and returns the same
+//! error.
+
+use crate::Library;
+use crate::error::{ActionError, OpenError, QueryError, StorageError};
+use crate::store::{CheckReport, LibraryExport};
+use crate::types::{
+    DeleteFaces, Face, FaceId, Neighbour, Page, Person, PersonId, PersonSort, PersonSummary,
+    PhotoId,
+};
+use crossbeam_channel::{Receiver, Sender, unbounded};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+/// Called by the engine after it sends an event (e.g. `egui::Context::request_repaint`).
+pub type Waker = Box<dyn Fn() + Send + 'static>;
+
+/// Correlates a reply with its command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestId(pub u64);
+
+/// Something the caller asks the engine to do.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Create a person.
+    CreatePerson {
+        /// Name.
+        name: String,
+    },
+    /// Rename a person.
+    RenamePerson {
+        /// Person.
+        person: PersonId,
+        /// New name.
+        name: String,
+    },
+    /// Delete a person (permanent; clears the undo history).
+    DeletePerson {
+        /// Person.
+        person: PersonId,
+        /// What happens to their faces.
+        faces: DeleteFaces,
+    },
+    /// Hide or show a person.
+    SetPersonHidden {
+        /// Person.
+        person: PersonId,
+        /// Hidden.
+        hidden: bool,
+    },
+    /// Set or clear a birth date (`YYYY-MM-DD`).
+    SetBirthDate {
+        /// Person.
+        person: PersonId,
+        /// Date.
+        date: Option<String>,
+    },
+    /// Merge `from` into `into`.
+    MergePersons {
+        /// Merged away.
+        from: PersonId,
+        /// Kept.
+        into: PersonId,
+    },
+    /// Assign (or move) faces to a person.
+    AssignFaces {
+        /// Faces.
+        faces: Vec<FaceId>,
+        /// Person.
+        person: PersonId,
+    },
+    /// Take faces away from their persons.
+    UnassignFaces {
+        /// Faces.
+        faces: Vec<FaceId>,
+    },
+    /// Set or clear a person's cover face.
+    SetCoverFace {
+        /// Person.
+        person: PersonId,
+        /// Face, one of theirs.
+        face: Option<FaceId>,
+    },
+    /// Undo the newest user action.
+    Undo,
+    /// The people list.
+    ListPersons {
+        /// Order.
+        sort: PersonSort,
+        /// Page.
+        page: Page,
+        /// Include hidden persons.
+        include_hidden: bool,
+    },
+    /// One person.
+    GetPerson {
+        /// Person.
+        person: PersonId,
+    },
+    /// A person's faces.
+    FacesOfPerson {
+        /// Person.
+        person: PersonId,
+        /// Page.
+        page: Page,
+    },
+    /// Photos containing all of these persons.
+    PhotosWithAll {
+        /// Persons.
+        persons: Vec<PersonId>,
+    },
+    /// Faces most similar to a face.
+    NearestToFace {
+        /// Face.
+        face: FaceId,
+        /// How many.
+        k: usize,
+    },
+    /// Faces most similar to a person (not already theirs).
+    NearestToPerson {
+        /// Person.
+        person: PersonId,
+        /// How many.
+        k: usize,
+    },
+    /// Check every invariant; with `repair`, rebuild derived state first.
+    Check {
+        /// Repair before checking.
+        repair: bool,
+    },
+    /// Export the whole library.
+    Export {
+        /// Include embeddings.
+        with_embeddings: bool,
+    },
+}
+
+impl Command {
+    /// True for commands that change the library.
+    pub fn is_mutation(&self) -> bool {
+        matches!(
+            self,
+            Self::CreatePerson { .. }
+                | Self::RenamePerson { .. }
+                | Self::DeletePerson { .. }
+                | Self::SetPersonHidden { .. }
+                | Self::SetBirthDate { .. }
+                | Self::MergePersons { .. }
+                | Self::AssignFaces { .. }
+                | Self::UnassignFaces { .. }
+                | Self::SetCoverFace { .. }
+                | Self::Undo
+                | Self::Check { repair: true }
+        )
+    }
+}
+
+/// The successful result of a command.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    /// The action was carried out.
+    Done,
+    /// A person was created.
+    PersonCreated(PersonId),
+    /// Number of faces affected (delete, merge).
+    FacesAffected(u64),
+    /// What was undone.
+    Undone(String),
+    /// The people list.
+    Persons(Vec<PersonSummary>),
+    /// One person.
+    Person(Person),
+    /// Faces.
+    Faces(Vec<Face>),
+    /// Photos.
+    Photos(Vec<PhotoId>),
+    /// Nearest faces.
+    Neighbours(Vec<Neighbour>),
+    /// Check result.
+    Check(CheckReport),
+    /// Export.
+    Export(Box<LibraryExport>),
+}
+
+/// Why a command failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum EngineError {
+    /// The library could not be opened, so no command can run.
+    #[error(transparent)]
+    NotOpen(#[from] OpenError),
+    /// An action was refused or failed.
+    #[error(transparent)]
+    Action(#[from] ActionError),
+    /// A query failed.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// Storage failed.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// The engine thread is gone.
+    #[error("the engine has stopped")]
+    Stopped,
+}
+
+/// What the engine tells its caller.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Event {
+    /// The library is open.
+    Opened {
+        /// Library file.
+        path: PathBuf,
+    },
+    /// The library could not be opened.
+    OpenFailed(OpenError),
+    /// The result of a command.
+    Reply {
+        /// The command's id.
+        id: RequestId,
+        /// Result.
+        result: Result<Reply, EngineError>,
+    },
+    /// The library changed (after any mutation): views should refresh.
+    LibraryChanged,
+}
+
+struct Request {
+    id: RequestId,
+    command: Command,
+}
+
+/// A running engine.
+pub struct Engine {
+    requests: Option<Sender<Request>>,
+    events: Receiver<Event>,
+    next_id: std::sync::atomic::AtomicU64,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// How to start the engine.
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Library file.
+    pub library_path: PathBuf,
+}
+
+impl Engine {
+    /// Starts the engine thread; it opens the library and then serves
+    /// commands in order.
+    pub fn start(config: EngineConfig, waker: Waker) -> std::io::Result<Self> {
+        let (request_tx, request_rx) = unbounded::<Request>();
+        let (event_tx, event_rx) = unbounded::<Event>();
+        let thread = std::thread::Builder::new()
+            .name("likeness-engine".into())
+            .spawn(move || run(&config, &request_rx, &event_tx, &waker))?;
+        Ok(Self {
+            requests: Some(request_tx),
+            events: event_rx,
+            next_id: std::sync::atomic::AtomicU64::new(1),
+            thread: Some(thread),
+        })
+    }
+
+    /// Sends a command; its reply arrives as [`Event::Reply`] with this id.
+    pub fn send(&self, command: Command) -> RequestId {
+        let id = RequestId(
+            self.next_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        );
+        if let Some(tx) = &self.requests {
+            // A send fails only when the engine thread has stopped; the caller
+            // then sees the channel close on `events`.
+            let _ = tx.send(Request { id, command });
+        }
+        id
+    }
+
+    /// The events channel.
+    pub fn events(&self) -> &Receiver<Event> {
+        &self.events
+    }
+
+    /// Sends a command and blocks until its reply (for the CLI and tests;
+    /// a GUI polls [`Engine::events`] instead). Other events are dropped,
+    /// except that an open failure is returned as the error.
+    pub fn call(&self, command: Command) -> Result<Reply, EngineError> {
+        let want = self.send(command);
+        loop {
+            match self.events.recv() {
+                Ok(Event::Reply { id, result }) if id == want => return result,
+                Ok(_) => {}
+                Err(_) => return Err(EngineError::Stopped),
+            }
+        }
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        // Closing the request channel ends the engine loop.
+        self.requests = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn run(config: &EngineConfig, requests: &Receiver<Request>, events: &Sender<Event>, waker: &Waker) {
+    let emit = |event: Event| {
+        // The caller dropped its receiver: nobody is listening any more.
+        let _ = events.send(event);
+        waker();
+    };
+    let mut library = Library::open(&config.library_path);
+    match &library {
+        Ok(_) => emit(Event::Opened {
+            path: config.library_path.clone(),
+        }),
+        Err(e) => emit(Event::OpenFailed(e.clone())),
+    }
+    for Request { id, command } in requests {
+        let mutation = command.is_mutation();
+        let result = match &mut library {
+            Ok(library) => execute(library, command),
+            Err(e) => Err(EngineError::NotOpen(e.clone())),
+        };
+        let changed = mutation && result.is_ok();
+        emit(Event::Reply { id, result });
+        if changed {
+            emit(Event::LibraryChanged);
+        }
+    }
+}
+
+/// Runs one command against the library.
+pub fn execute(library: &mut Library, command: Command) -> Result<Reply, EngineError> {
+    Ok(match command {
+        Command::CreatePerson { name } => Reply::PersonCreated(library.create_person(&name)?),
+        Command::RenamePerson { person, name } => {
+            library.rename_person(person, &name)?;
+            Reply::Done
+        }
+        Command::DeletePerson { person, faces } => {
+            Reply::FacesAffected(library.delete_person(person, faces)?)
+        }
+        Command::SetPersonHidden { person, hidden } => {
+            library.set_person_hidden(person, hidden)?;
+            Reply::Done
+        }
+        Command::SetBirthDate { person, date } => {
+            library.set_birth_date(person, date.as_deref())?;
+            Reply::Done
+        }
+        Command::MergePersons { from, into } => {
+            Reply::FacesAffected(library.merge_persons(from, into)?)
+        }
+        Command::AssignFaces { faces, person } => {
+            library.assign_faces(&faces, person)?;
+            Reply::Done
+        }
+        Command::UnassignFaces { faces } => {
+            library.unassign_faces(&faces)?;
+            Reply::Done
+        }
+        Command::SetCoverFace { person, face } => {
+            library.set_cover_face(person, face)?;
+            Reply::Done
+        }
+        Command::Undo => Reply::Undone(library.undo()?),
+        Command::ListPersons {
+            sort,
+            page,
+            include_hidden,
+        } => Reply::Persons(library.list_persons(sort, page, include_hidden)?),
+        Command::GetPerson { person } => Reply::Person(library.person(person)?),
+        Command::FacesOfPerson { person, page } => {
+            Reply::Faces(library.faces_of_person(person, page)?)
+        }
+        Command::PhotosWithAll { persons } => Reply::Photos(library.photos_with_all(&persons)?),
+        Command::NearestToFace { face, k } => Reply::Neighbours(library.nearest_to_face(face, k)?),
+        Command::NearestToPerson { person, k } => {
+            Reply::Neighbours(library.nearest_to_person(person, k)?)
+        }
+        Command::Check { repair } => Reply::Check(if repair {
+            library.repair()?
+        } else {
+            library.check()?
+        }),
+        Command::Export { with_embeddings } => {
+            Reply::Export(Box::new(library.export(with_embeddings)?))
+        }
+    })
+}

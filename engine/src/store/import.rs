@@ -1,0 +1,131 @@
+//! Recording a scanned photo and its faces: the import's commit, one write
+//! transaction per photo (photo row, face rows and index state together).
+
+use super::Library;
+use super::schema::{FaceRow, META_NEXT_FACE, PhotoRow};
+use crate::error::ActionError;
+use crate::types::{EMBEDDING_DIM, FaceId, NewFace, PhotoId, ScanStatus};
+
+/// A photo as the scanner saw it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewPhoto {
+    /// Content hash.
+    pub id: PhotoId,
+    /// The path it was found at.
+    pub path: String,
+    /// File size.
+    pub size_bytes: u64,
+    /// Width after EXIF orientation (0 when it could not be decoded).
+    pub width: u32,
+    /// Height after EXIF orientation.
+    pub height: u32,
+    /// EXIF `DateTimeOriginal`.
+    pub taken_at: Option<String>,
+    /// Result of the scan.
+    pub status: ScanStatus,
+}
+
+/// What recording a photo did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PhotoCommit {
+    /// True when the content was new to the library (or its earlier scan
+    /// failed transiently and was retried).
+    pub scanned: bool,
+    /// Ids of the faces created.
+    pub faces: Vec<FaceId>,
+}
+
+/// True when a photo in this state needs (another) scan.
+pub fn needs_scan(status: &ScanStatus) -> bool {
+    matches!(
+        status,
+        ScanStatus::Pending
+            | ScanStatus::Failed {
+                permanent: false,
+                ..
+            }
+    )
+}
+
+impl Library {
+    /// Records a photo and its faces in one transaction. Idempotent: content
+    /// already scanned only gains the new path, and no face is added twice.
+    pub fn record_photo(
+        &mut self,
+        photo: &NewPhoto,
+        faces: &[NewFace],
+    ) -> Result<PhotoCommit, ActionError> {
+        for face in faces {
+            if photo.width > 0 && !face.bbox.is_in_image(photo.width, photo.height) {
+                let b = face.bbox;
+                return Err(ActionError::BoxOutsideImage {
+                    bbox: format!("{},{},{},{}", b.x1, b.y1, b.x2, b.y2),
+                    width: photo.width,
+                    height: photo.height,
+                });
+            }
+            if let Some(e) = &face.embedding
+                && (e.len() != EMBEDDING_DIM || !e.iter().all(|v| v.is_finite()))
+            {
+                return Err(ActionError::InvalidEmbedding(format!(
+                    "{} values, expected {EMBEDDING_DIM} finite ones",
+                    e.len()
+                )));
+            }
+        }
+        let mut tx = self.begin(false)?;
+        let existing = tx.photo(photo.id.0)?;
+        let mut paths = existing
+            .as_ref()
+            .map(|p| p.paths.clone())
+            .unwrap_or_default();
+        if !paths.contains(&photo.path) {
+            paths.push(photo.path.clone());
+            paths.sort();
+        }
+        let scan = existing.as_ref().is_none_or(|p| needs_scan(&p.status));
+        let row = match (&existing, scan) {
+            (Some(old), false) => PhotoRow {
+                paths,
+                ..old.clone()
+            },
+            _ => PhotoRow {
+                paths,
+                size_bytes: photo.size_bytes,
+                width: photo.width,
+                height: photo.height,
+                taken_at: photo.taken_at.clone(),
+                status: photo.status.clone(),
+            },
+        };
+        tx.put_photo(photo.id.0, &row)?;
+        let mut created = Vec::new();
+        if scan {
+            for face in faces {
+                let id = tx.alloc(META_NEXT_FACE)?;
+                let face_row = FaceRow {
+                    photo: photo.id.0,
+                    bbox: face.bbox,
+                    landmarks: face.landmarks,
+                    score: face.score,
+                    model_pack: face.model_pack.clone(),
+                    source: face.source,
+                    person: None,
+                    assigned_by: None,
+                    cluster: None,
+                    ignored: false,
+                };
+                tx.put_face(id, Some(&face_row))?;
+                if let Some(e) = &face.embedding {
+                    tx.put_embedding(id, Some(e))?;
+                }
+                created.push(FaceId(id));
+            }
+        }
+        tx.commit("record photo")?;
+        Ok(PhotoCommit {
+            scanned: scan,
+            faces: created,
+        })
+    }
+}

@@ -1,0 +1,297 @@
+//! Read-only queries. Each runs in one read transaction, so what it returns is
+//! one consistent snapshot; who a face belongs to is always read from the
+//! faces table in that same transaction, never from the index.
+
+use super::Library;
+use super::names::name_key;
+use super::schema::{self, FACES, FaceRow, PERSON_FACES, PERSONS, PHOTOS, PersonRow, PhotoRow};
+use crate::centroid::centroid;
+use crate::error::{QueryError, StorageError};
+use crate::index;
+use crate::types::{
+    Face, FaceId, Neighbour, Page, Person, PersonId, PersonSort, PersonSummary, Photo, PhotoId,
+};
+use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+/// Sizes of the library.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LibraryCounts {
+    /// Photos.
+    pub photos: u64,
+    /// Faces.
+    pub faces: u64,
+    /// Persons.
+    pub persons: u64,
+    /// Faces with a person.
+    pub assigned_faces: u64,
+}
+
+pub(super) fn read_face(txn: &ReadTransaction, id: u64) -> Result<Option<FaceRow>, StorageError> {
+    let table = txn.open_table(FACES)?;
+    let row = table.get(id)?;
+    row.map(|v| schema::decode("faces", v.value())).transpose()
+}
+
+pub(super) fn read_person(
+    txn: &ReadTransaction,
+    id: u64,
+) -> Result<Option<PersonRow>, StorageError> {
+    let table = txn.open_table(PERSONS)?;
+    let row = table.get(id)?;
+    row.map(|v| schema::decode("persons", v.value()))
+        .transpose()
+}
+
+pub(super) fn face_view(
+    txn: &ReadTransaction,
+    id: u64,
+    row: FaceRow,
+) -> Result<Face, StorageError> {
+    Ok(Face {
+        id: FaceId(id),
+        photo: PhotoId(row.photo),
+        bbox: row.bbox,
+        landmarks: row.landmarks,
+        score: row.score,
+        model_pack: row.model_pack,
+        source: row.source,
+        person: row.person.map(PersonId),
+        assigned_by: row.assigned_by,
+        cluster: row.cluster.map(crate::types::ClusterId),
+        ignored: row.ignored,
+        has_embedding: index::get(txn, FaceId(id))?.is_some(),
+    })
+}
+
+pub(super) fn person_view(id: u64, row: PersonRow) -> Person {
+    Person {
+        id: PersonId(id),
+        name: row.name,
+        notes: row.notes,
+        cover_face: row.cover_face.map(FaceId),
+        hidden: row.hidden,
+        birth_date: row.birth_date,
+        created_ms: row.created_ms,
+    }
+}
+
+pub(super) fn photo_view(id: [u8; 32], row: PhotoRow) -> Photo {
+    Photo {
+        id: PhotoId(id),
+        paths: row.paths,
+        size_bytes: row.size_bytes,
+        width: row.width,
+        height: row.height,
+        taken_at: row.taken_at,
+        status: row.status,
+    }
+}
+
+fn faces_of(txn: &ReadTransaction, person: u64) -> Result<Vec<(u64, [u8; 32])>, StorageError> {
+    let table = txn.open_table(PERSON_FACES)?;
+    let mut out = Vec::new();
+    for entry in table.range((person, 0)..=(person, u64::MAX))? {
+        let (k, v) = entry?;
+        out.push((k.value().1, v.value()));
+    }
+    Ok(out)
+}
+
+impl Library {
+    /// Persons with face and photo counts, sorted and paged.
+    pub fn list_persons(
+        &self,
+        sort: PersonSort,
+        page: Page,
+        include_hidden: bool,
+    ) -> Result<Vec<PersonSummary>, QueryError> {
+        let txn = self.read()?;
+        let mut counts: BTreeMap<u64, (u64, BTreeSet<[u8; 32]>)> = BTreeMap::new();
+        for entry in txn.open_table(PERSON_FACES)?.iter()? {
+            let (k, v) = entry?;
+            let c = counts.entry(k.value().0).or_default();
+            c.0 += 1;
+            c.1.insert(v.value());
+        }
+        let mut out = Vec::new();
+        for entry in txn.open_table(PERSONS)?.iter()? {
+            let (k, v) = entry?;
+            let row: PersonRow = schema::decode("persons", v.value())?;
+            if row.hidden && !include_hidden {
+                continue;
+            }
+            let id = k.value();
+            let (faces, photos) = counts
+                .get(&id)
+                .map_or((0, 0), |(f, p)| (*f, p.len() as u64));
+            out.push(PersonSummary {
+                person: person_view(id, row),
+                face_count: faces,
+                photo_count: photos,
+            });
+        }
+        let by_name = |a: &PersonSummary, b: &PersonSummary| {
+            name_key(&a.person.name)
+                .cmp(&name_key(&b.person.name))
+                .then(a.person.id.cmp(&b.person.id))
+        };
+        match sort {
+            PersonSort::Name => out.sort_by(by_name),
+            PersonSort::FaceCount => {
+                out.sort_by(|a, b| b.face_count.cmp(&a.face_count).then_with(|| by_name(a, b)));
+            }
+        }
+        Ok(out.into_iter().skip(page.offset).take(page.limit).collect())
+    }
+
+    /// One person.
+    pub fn person(&self, id: PersonId) -> Result<Person, QueryError> {
+        let txn = self.read()?;
+        let row = read_person(&txn, id.0)?.ok_or(QueryError::UnknownPerson(id))?;
+        Ok(person_view(id.0, row))
+    }
+
+    /// One face.
+    pub fn face(&self, id: FaceId) -> Result<Face, QueryError> {
+        let txn = self.read()?;
+        let row = read_face(&txn, id.0)?.ok_or(QueryError::UnknownFace(id))?;
+        Ok(face_view(&txn, id.0, row)?)
+    }
+
+    /// One photo.
+    pub fn photo(&self, id: PhotoId) -> Result<Option<Photo>, QueryError> {
+        let txn = self.read()?;
+        let table = txn.open_table(PHOTOS)?;
+        let row = table.get(id.0)?;
+        let row: Option<PhotoRow> = row
+            .map(|v| schema::decode("photos", v.value()))
+            .transpose()?;
+        Ok(row.map(|r| photo_view(id.0, r)))
+    }
+
+    /// A person's faces in id order, paged.
+    pub fn faces_of_person(&self, person: PersonId, page: Page) -> Result<Vec<Face>, QueryError> {
+        let txn = self.read()?;
+        read_person(&txn, person.0)?.ok_or(QueryError::UnknownPerson(person))?;
+        let mut out = Vec::new();
+        for (face, _) in faces_of(&txn, person.0)?
+            .into_iter()
+            .skip(page.offset)
+            .take(page.limit)
+        {
+            if let Some(row) = read_face(&txn, face)? {
+                out.push(face_view(&txn, face, row)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Photos in which every one of `persons` appears, in id order.
+    pub fn photos_with_all(&self, persons: &[PersonId]) -> Result<Vec<PhotoId>, QueryError> {
+        let txn = self.read()?;
+        let mut result: Option<BTreeSet<[u8; 32]>> = None;
+        for &p in persons {
+            read_person(&txn, p.0)?.ok_or(QueryError::UnknownPerson(p))?;
+            let photos: BTreeSet<[u8; 32]> =
+                faces_of(&txn, p.0)?.into_iter().map(|(_, ph)| ph).collect();
+            result = Some(match result {
+                None => photos,
+                Some(acc) => acc.intersection(&photos).copied().collect(),
+            });
+        }
+        Ok(result
+            .unwrap_or_default()
+            .into_iter()
+            .map(PhotoId)
+            .collect())
+    }
+
+    /// The `k` faces most similar to a face (itself excluded).
+    pub fn nearest_to_face(&self, face: FaceId, k: usize) -> Result<Vec<Neighbour>, QueryError> {
+        let txn = self.read()?;
+        read_face(&txn, face.0)?.ok_or(QueryError::UnknownFace(face))?;
+        let query = index::get(&txn, face)?
+            .ok_or_else(|| QueryError::NoEmbedding(format!("face {face}")))?;
+        let exclude = HashSet::from([face.0]);
+        self.neighbours(&txn, &query, k, &exclude)
+    }
+
+    /// The `k` faces most similar to a person's centre (their user-confirmed
+    /// faces, or all their faces when none is confirmed), excluding the
+    /// person's own faces.
+    pub fn nearest_to_person(
+        &self,
+        person: PersonId,
+        k: usize,
+    ) -> Result<Vec<Neighbour>, QueryError> {
+        let txn = self.read()?;
+        read_person(&txn, person.0)?.ok_or(QueryError::UnknownPerson(person))?;
+        let own: Vec<u64> = faces_of(&txn, person.0)?
+            .into_iter()
+            .map(|(f, _)| f)
+            .collect();
+        let mut confirmed = Vec::new();
+        let mut all = Vec::new();
+        for &f in &own {
+            let Some(e) = index::get(&txn, FaceId(f))? else {
+                continue;
+            };
+            if read_face(&txn, f)?
+                .and_then(|r| r.assigned_by)
+                .is_some_and(|a| a.is_confirmed())
+            {
+                confirmed.push(e.clone());
+            }
+            all.push(e);
+        }
+        let basis = if confirmed.is_empty() {
+            &all
+        } else {
+            &confirmed
+        };
+        let query = centroid(basis.iter().map(Vec::as_slice))
+            .ok_or_else(|| QueryError::NoEmbedding(format!("person {person}")))?;
+        let exclude: HashSet<u64> = own.into_iter().collect();
+        self.neighbours(&txn, &query, k, &exclude)
+    }
+
+    fn neighbours(
+        &self,
+        txn: &ReadTransaction,
+        query: &[f32],
+        k: usize,
+        exclude: &HashSet<u64>,
+    ) -> Result<Vec<Neighbour>, QueryError> {
+        let hits = self.index.search(txn, query, k + exclude.len())?;
+        let mut out = Vec::with_capacity(k);
+        for (face, similarity) in hits {
+            if exclude.contains(&face.0) {
+                continue;
+            }
+            // The index knows face ids only; the owner comes from this snapshot.
+            let person = read_face(txn, face.0)?.and_then(|r| r.person).map(PersonId);
+            out.push(Neighbour {
+                face,
+                similarity,
+                person,
+            });
+            if out.len() == k {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// How big the library is.
+    pub fn counts(&self) -> Result<LibraryCounts, QueryError> {
+        let txn = self.read()?;
+        Ok(LibraryCounts {
+            photos: txn.open_table(PHOTOS)?.len()?,
+            faces: txn.open_table(FACES)?.len()?,
+            persons: txn.open_table(PERSONS)?.len()?,
+            assigned_faces: txn.open_table(PERSON_FACES)?.len()?,
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! The library's tables and row types.
+//!
+//! Ground truth lives in `photos`, `faces`, `persons`, `suggestions`,
+//! `rejections` (and the index module's `embeddings`). The tables marked
+//! *derived* are lookups kept in step by [`super::tx::Tx`] in the same write
+//! transaction; `check` verifies them and `check --repair` rebuilds them.
+//!
+//! Rows are postcard-encoded byte strings, decoded explicitly so a damaged row
+//! is an error, never a panic. Postcard is not self-describing: any change to
+//! a row type needs a schema version bump and a migration in `super::open`.
+
+use crate::error::StorageError;
+use crate::types::{AssignedBy, BBox, FaceSource, Landmarks, ScanStatus, SuggestionStatus};
+use redb::TableDefinition;
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+/// The schema version this build writes. Version 1 is the first.
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// Counters and the schema version.
+pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Meta key: schema version.
+pub const META_SCHEMA_VERSION: &str = "schema_version";
+/// Meta key: the next face id to allocate.
+pub const META_NEXT_FACE: &str = "next_face_id";
+/// Meta key: the next person id to allocate.
+pub const META_NEXT_PERSON: &str = "next_person_id";
+/// Meta key: the next operation-log id.
+pub const META_NEXT_OP: &str = "next_op_id";
+
+/// Photo id → [`PhotoRow`].
+pub const PHOTOS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("photos");
+/// *Derived*: path → photo id.
+pub const PHOTO_PATHS: TableDefinition<&str, [u8; 32]> = TableDefinition::new("photo_paths");
+/// Face id → [`FaceRow`].
+pub const FACES: TableDefinition<u64, &[u8]> = TableDefinition::new("faces");
+/// *Derived*: (photo, face) → ().
+pub const PHOTO_FACES: TableDefinition<([u8; 32], u64), ()> = TableDefinition::new("photo_faces");
+/// Person id → [`PersonRow`].
+pub const PERSONS: TableDefinition<u64, &[u8]> = TableDefinition::new("persons");
+/// *Derived*: name key (see `names::name_key`) → person id.
+pub const PERSON_NAMES: TableDefinition<&str, u64> = TableDefinition::new("person_names");
+/// *Derived*: (person, face) → photo of the face.
+pub const PERSON_FACES: TableDefinition<(u64, u64), [u8; 32]> =
+    TableDefinition::new("person_faces");
+/// (face, person) → [`SuggestionRow`].
+pub const SUGGESTIONS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("suggestions");
+/// (face, person) → (): "this face is not this person", kept until the face
+/// or the person is deleted.
+pub const REJECTIONS: TableDefinition<(u64, u64), ()> = TableDefinition::new("rejections");
+/// Operation id → [`super::undo::OpRecord`]: the undo history.
+pub const OPLOG: TableDefinition<u64, &[u8]> = TableDefinition::new("oplog");
+
+/// A photo as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhotoRow {
+    /// Every path the content was seen at, sorted, no duplicates.
+    pub paths: Vec<String>,
+    /// File size.
+    pub size_bytes: u64,
+    /// Width after EXIF orientation.
+    pub width: u32,
+    /// Height after EXIF orientation.
+    pub height: u32,
+    /// EXIF `DateTimeOriginal`.
+    pub taken_at: Option<String>,
+    /// Scan state.
+    pub status: ScanStatus,
+}
+
+/// A face as stored (its embedding is in the index module's table).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaceRow {
+    /// Photo id.
+    pub photo: [u8; 32],
+    /// Box in image pixels.
+    pub bbox: BBox,
+    /// Landmarks in image pixels.
+    pub landmarks: Landmarks,
+    /// Detector score.
+    pub score: f32,
+    /// Model pack of the embedding.
+    pub model_pack: String,
+    /// Detector or user.
+    pub source: FaceSource,
+    /// Person id.
+    pub person: Option<u64>,
+    /// How it got that person.
+    pub assigned_by: Option<AssignedBy>,
+    /// Unnamed group.
+    pub cluster: Option<u64>,
+    /// Ignored stranger.
+    pub ignored: bool,
+}
+
+/// A person as stored.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PersonRow {
+    /// Display name.
+    pub name: String,
+    /// Notes.
+    pub notes: String,
+    /// Cover face id.
+    pub cover_face: Option<u64>,
+    /// Hidden from the people list.
+    pub hidden: bool,
+    /// `YYYY-MM-DD`.
+    pub birth_date: Option<String>,
+    /// Creation time, ms since the epoch.
+    pub created_ms: u64,
+}
+
+/// A suggestion as stored.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SuggestionRow {
+    /// Confidence.
+    pub score: f32,
+    /// Status.
+    pub status: SuggestionStatus,
+}
+
+/// Encodes a row.
+pub fn encode<T: Serialize>(row: &T) -> Result<Vec<u8>, StorageError> {
+    postcard::to_stdvec(row).map_err(StorageError::from)
+}
+
+/// Decodes a row; a damaged row is an error naming the table.
+pub fn decode<T: DeserializeOwned>(table: &str, bytes: &[u8]) -> Result<T, StorageError> {
+    postcard::from_bytes(bytes)
+        .map_err(|e| StorageError::new(format!("damaged row in table {table}: {e}")))
+}
+
+/// Creates every table of the schema (idempotent), so read transactions never
+/// meet a missing table.
+pub fn create_tables(txn: &redb::WriteTransaction) -> Result<(), StorageError> {
+    txn.open_table(META)?;
+    txn.open_table(PHOTOS)?;
+    txn.open_table(PHOTO_PATHS)?;
+    txn.open_table(FACES)?;
+    txn.open_table(PHOTO_FACES)?;
+    txn.open_table(PERSONS)?;
+    txn.open_table(PERSON_NAMES)?;
+    txn.open_table(PERSON_FACES)?;
+    txn.open_table(SUGGESTIONS)?;
+    txn.open_table(REJECTIONS)?;
+    txn.open_table(OPLOG)?;
+    Ok(())
+}
