@@ -1,1 +1,99 @@
-//! End-to-end tests of Likeness; see `tests/tests/`.
+//! Shared helpers of the end-to-end tests (`tests/tests/*.rs`): synthetic
+//! libraries, and where the shared test data lives.
+
+pub mod crash;
+
+use likeness_engine::store::NewPhoto;
+use likeness_engine::{
+    BBox, EMBEDDING_DIM, Embedding, FaceId, FaceSource, Library, NewFace, PhotoId, ScanStatus,
+};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use std::path::PathBuf;
+
+/// A random unit vector of [`EMBEDDING_DIM`] values.
+pub fn random_unit(rng: &mut impl Rng) -> Embedding {
+    let mut v: Vec<f32> = (0..EMBEDDING_DIM)
+        .map(|_| rng.random::<f32>() - 0.5)
+        .collect();
+    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    for x in &mut v {
+        *x /= n;
+    }
+    v
+}
+
+/// A detector-style face with this embedding, inside a 640×480 photo.
+pub fn new_face(slot: usize, embedding: Option<Embedding>) -> NewFace {
+    let x = 10.0 + 100.0 * slot as f32;
+    NewFace {
+        bbox: BBox {
+            x1: x,
+            y1: 20.0,
+            x2: x + 80.0,
+            y2: 120.0,
+        },
+        landmarks: [
+            [x + 20.0, 50.0],
+            [x + 60.0, 50.0],
+            [x + 40.0, 70.0],
+            [x + 25.0, 95.0],
+            [x + 55.0, 95.0],
+        ],
+        score: 0.9,
+        embedding,
+        model_pack: "synthetic".into(),
+        source: FaceSource::Auto,
+    }
+}
+
+/// A scanned 640×480 photo whose content hash is derived from `n`.
+pub fn new_photo(n: u64) -> NewPhoto {
+    NewPhoto {
+        id: PhotoId::of_bytes(&n.to_le_bytes()),
+        path: format!("/photos/{n:05}.jpg"),
+        size_bytes: 1000 + n,
+        width: 640,
+        height: 480,
+        taken_at: None,
+        status: ScanStatus::Detected,
+    }
+}
+
+/// Fills a library with `photos` photos of `faces_per_photo` faces with
+/// random embeddings; returns the face ids.
+pub fn populate(
+    library: &mut Library,
+    photos: u64,
+    faces_per_photo: usize,
+    seed: u64,
+) -> Vec<FaceId> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut ids = Vec::new();
+    for n in 0..photos {
+        let faces: Vec<NewFace> = (0..faces_per_photo)
+            .map(|s| new_face(s, Some(random_unit(&mut rng))))
+            .collect();
+        let commit = library
+            .record_photo(&new_photo(n), &faces)
+            .expect("recording a synthetic photo");
+        ids.extend(commit.faces);
+    }
+    ids
+}
+
+/// The shared test data folder (`$LIKENESS_SHARED`, else `../shared` beside
+/// the workspace). Panics with a clear message when it is missing: tests that
+/// need real photos must fail, not pass, without them.
+pub fn shared_dir() -> PathBuf {
+    let dir = std::env::var_os("LIKENESS_SHARED").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("faces").is_dir(),
+        "shared test data not found at {} (set LIKENESS_SHARED)",
+        dir.display()
+    );
+    dir
+}

@@ -255,7 +255,7 @@ impl Library {
         }
         into_row.cover_face = into_row.cover_face.or(from_row.cover_face);
         if into_row.notes.is_empty() {
-            into_row.notes = from_row.notes.clone();
+            into_row.notes.clone_from(&from_row.notes);
         }
         into_row.birth_date = into_row.birth_date.or(from_row.birth_date.clone());
         tx.put_person(from.0, None)?;

@@ -267,6 +267,15 @@ pub fn check(txn: &ReadTransaction) -> Result<CheckReport, StorageError> {
             }
         }
     }
+    for &(face, person) in &rejections {
+        if rows.faces.get(&face).and_then(|f| f.person) == Some(person) {
+            problem(
+                &mut p,
+                "rejections",
+                format!("face {face} is rejected for person {person}, its own"),
+            );
+        }
+    }
     for entry in txn.open_table(SUGGESTIONS)?.iter()? {
         if let Err(e) = schema::decode::<schema::SuggestionRow>("suggestions", entry?.1.value()) {
             problem(&mut p, "suggestions", e.message);
@@ -351,7 +360,7 @@ fn repair(txn: &WriteTransaction, rows: &Rows) -> Result<(), StorageError> {
 
     let mut photo_faces = txn.open_table(PHOTO_FACES)?;
     let mut person_faces = txn.open_table(PERSON_FACES)?;
-    photo_faces.retain(|_, _| false)?;
+    photo_faces.retain(|_, ()| false)?;
     person_faces.retain(|_, _| false)?;
     let mut next_face = 1;
     for (&id, row) in &rows.faces {

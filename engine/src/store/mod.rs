@@ -21,6 +21,7 @@ pub mod undo;
 pub use check::{CheckReport, Problem};
 pub use export::{FaceExport, LibraryExport, PhotoExport};
 pub use import::{NewPhoto, PhotoCommit};
+pub use queries::LibraryCounts;
 
 use crate::error::{OpenError, StorageError};
 use crate::index::{self, VectorIndex};

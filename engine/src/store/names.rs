@@ -68,7 +68,7 @@ mod tests {
     use super::*;
     use expect_test::{Expect, expect};
 
-    fn check(input: &str, expect: Expect) {
+    fn check(input: &str, expect: &Expect) {
         let got = match clean_name(input) {
             Ok(name) => format!("ok {name:?} key {:?}", name_key(&name)),
             Err(e) => format!("err {e}"),
@@ -78,21 +78,21 @@ mod tests {
 
     #[test]
     fn names() {
-        check("Alice", expect![[r#"ok "Alice" key "alice""#]]);
+        check("Alice", &expect![[r#"ok "Alice" key "alice""#]]);
         check(
             "  Ada   Lovelace ",
-            expect![[r#"ok "Ada Lovelace" key "ada lovelace""#]],
+            &expect![[r#"ok "Ada Lovelace" key "ada lovelace""#]],
         );
-        check("ÉMILE", expect![[r#"ok "ÉMILE" key "émile""#]]);
-        check("   ", expect!["err a person's name cannot be empty"]);
-        check("", expect!["err a person's name cannot be empty"]);
+        check("ÉMILE", &expect![[r#"ok "ÉMILE" key "émile""#]]);
+        check("   ", &expect!["err a person's name cannot be empty"]);
+        check("", &expect!["err a person's name cannot be empty"]);
         check(
             "a\u{7}b",
-            expect!["err invalid name: it contains control characters"],
+            &expect!["err invalid name: it contains control characters"],
         );
         check(
             &"x".repeat(201),
-            expect!["err invalid name: it is longer than 200 characters"],
+            &expect!["err invalid name: it is longer than 200 characters"],
         );
     }
 

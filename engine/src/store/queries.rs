@@ -9,7 +9,8 @@ use crate::centroid::centroid;
 use crate::error::{QueryError, StorageError};
 use crate::index;
 use crate::types::{
-    Face, FaceId, Neighbour, Page, Person, PersonId, PersonSort, PersonSummary, Photo, PhotoId,
+    AssignedBy, Face, FaceId, Neighbour, Page, Person, PersonId, PersonSort, PersonSummary, Photo,
+    PhotoId,
 };
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
@@ -240,7 +241,7 @@ impl Library {
             };
             if read_face(&txn, f)?
                 .and_then(|r| r.assigned_by)
-                .is_some_and(|a| a.is_confirmed())
+                .is_some_and(AssignedBy::is_confirmed)
             {
                 confirmed.push(e.clone());
             }
@@ -280,6 +281,17 @@ impl Library {
             if out.len() == k {
                 break;
             }
+        }
+        Ok(out)
+    }
+
+    /// Every rejection ("face is not person"), in (face, person) order.
+    pub fn rejections(&self) -> Result<Vec<(FaceId, PersonId)>, QueryError> {
+        let txn = self.read()?;
+        let mut out = Vec::new();
+        for entry in txn.open_table(super::schema::REJECTIONS)?.iter()? {
+            let (f, p) = entry?.0.value();
+            out.push((FaceId(f), PersonId(p)));
         }
         Ok(out)
     }

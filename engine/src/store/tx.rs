@@ -356,9 +356,9 @@ impl Tx {
     /// Commits; for a user action, first appends it to the undo history
     /// (trimmed to [`UNDO_HISTORY_LEN`]).
     pub fn commit(mut self, label: &str) -> Result<(), StorageError> {
-        if let Some((before, _)) = self.undo.take()
-            && !before.is_empty()
-        {
+        // Every successful user action is one undo step, even one that
+        // happened to change nothing, so undo always matches what the user did.
+        if let Some((before, _)) = self.undo.take() {
             let op = self.alloc(schema::META_NEXT_OP)?;
             let record = OpRecord {
                 label: label.to_owned(),
