@@ -76,7 +76,7 @@ impl Model {
         PersonId(ids.get(sel).copied().unwrap_or(900 + sel as u64))
     }
 
-    fn face(&self, all_faces: &[FaceId], sel: usize) -> FaceId {
+    fn face(all_faces: &[FaceId], sel: usize) -> FaceId {
         all_faces
             .get(sel)
             .copied()
@@ -274,7 +274,7 @@ fn run(ops: Vec<Op>) {
             }
             Op::Assign(sels, p) => {
                 let person = model.person(p);
-                let chosen: Vec<FaceId> = sels.iter().map(|&f| model.face(&faces, f)).collect();
+                let chosen: Vec<FaceId> = sels.iter().map(|&f| Model::face(&faces, f)).collect();
                 let got = lib.assign_faces(&chosen, person);
                 let want = model
                     .need_person(person)
@@ -294,7 +294,7 @@ fn run(ops: Vec<Op>) {
                 assert_eq!(got, want, "{ctx}");
             }
             Op::Unassign(sels) => {
-                let chosen: Vec<FaceId> = sels.iter().map(|&f| model.face(&faces, f)).collect();
+                let chosen: Vec<FaceId> = sels.iter().map(|&f| Model::face(&faces, f)).collect();
                 let got = lib.unassign_faces(&chosen);
                 let want = model.need_faces(&chosen).and_then(|set| {
                     model.mutate(|s, _| {
@@ -318,7 +318,7 @@ fn run(ops: Vec<Op>) {
                 let face = if own && !theirs.is_empty() {
                     FaceId(theirs[f % theirs.len()])
                 } else {
-                    model.face(&faces, f)
+                    Model::face(&faces, f)
                 };
                 let got = lib.set_cover_face(person, Some(face));
                 let want =
@@ -369,7 +369,7 @@ fn run(ops: Vec<Op>) {
             Op::Nearest(f) => {
                 // The index finds every other live face exactly once, and the
                 // owner it reports is the one in the store.
-                let face = model.face(&faces, f);
+                let face = Model::face(&faces, f);
                 match lib.nearest_to_face(face, 100) {
                     Ok(hits) => {
                         let found: Vec<u64> = hits.iter().map(|h| h.face.0).collect();
