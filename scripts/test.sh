@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace. CI runs exactly this through
+# .ci/run. Builds go to a target dir outside the clone, reused across clones.
+set -euo pipefail
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+start=$(date +%s)
+scripts/system-deps.sh
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/likeness/target}
+# Tests use the shared model pack when present, else the fetched one.
+if [ -z "${LIKENESS_MODELS:-}" ] && [ -d "$here/../shared/models/buffalo_sc" ]; then
+  export LIKENESS_MODELS="$here/../shared/models"
+else
+  scripts/fetch-models.sh
+fi
+cargo fmt --all -- --check
+cargo clippy --locked --workspace --all-targets -- -D warnings
+cargo test --locked --workspace
+echo "test.sh: all checks passed in $(( $(date +%s) - start )) s"
