@@ -4,6 +4,7 @@
 pub mod centroid;
 pub mod engine;
 pub mod error;
+pub mod import;
 pub mod index;
 pub mod store;
 pub mod types;

@@ -20,7 +20,7 @@ pub mod undo;
 
 pub use check::{CheckReport, Problem};
 pub use export::{FaceExport, LibraryExport, PhotoExport};
-pub use import::{NewPhoto, PhotoCommit};
+pub use import::{NewPhoto, PhotoCommit, needs_scan};
 pub use queries::LibraryCounts;
 
 use crate::error::{OpenError, StorageError};

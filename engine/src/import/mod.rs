@@ -1,0 +1,11 @@
+//! Import: folders of photos into the library. `scan` finds photos; `job`
+//! runs the phases and commits each photo in one transaction.
+
+pub mod job;
+pub mod scan;
+
+pub use job::{
+    FaceFinder, FindError, FoundFaces, ImportPhase, ImportProgress, ImportSink, ImportSummary,
+    JobControl, run_import,
+};
+pub use scan::{FileError, ScanOptions};
