@@ -10,6 +10,7 @@ use likeness_engine::{
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Likeness: find, recognise and organise the people in your photos.
 #[derive(Debug, Parser)]
@@ -46,6 +47,15 @@ enum Cmd {
         /// Rebuild derived state from ground truth first.
         #[arg(long)]
         repair: bool,
+    },
+    /// Import folders of photos: find faces, embed them, add them to the library.
+    Import {
+        /// Folders to import.
+        #[arg(required = true)]
+        folders: Vec<PathBuf>,
+        /// Folder names or paths to skip (repeatable).
+        #[arg(long = "exclude", value_name = "NAME_OR_PATH")]
+        exclusions: Vec<String>,
     },
     /// Export the library as one JSON object.
     Export {
@@ -118,8 +128,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bail!("the desktop window is not built yet; run `likeness --help` for the commands");
     };
     let library_path = args.library.unwrap_or_else(default_library_path);
-    let engine = Engine::start(EngineConfig { library_path }, Box::new(|| {}))
-        .context("cannot start the engine thread")?;
+    let config = EngineConfig {
+        library_path,
+        finder: Arc::new(|| Err("face detection is not built into this version yet".to_owned())),
+    };
+    let engine =
+        Engine::start(config, Arc::new(|| {})).context("cannot start the engine thread")?;
     let mut out = std::io::stdout().lock();
     match command {
         Cmd::People {
@@ -195,6 +209,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::FAILURE);
             }
             writeln!(out, "consistent")?;
+        }
+        Cmd::Import {
+            folders,
+            exclusions,
+        } => {
+            let summary = crate::import_ui::import(&engine, folders, exclusions)?;
+            crate::import_ui::print_summary(&mut out, &summary)?;
         }
         Cmd::Export {
             json: _,

@@ -3,6 +3,7 @@
 //! engine's `Command`/`Event` channels.
 
 mod cli;
+mod import_ui;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -12,6 +12,10 @@
 
 use crate::Library;
 use crate::error::{ActionError, OpenError, QueryError, StorageError};
+use crate::import::{
+    FaceFinder, FileError, ImportProgress, ImportSink, ImportSummary, JobControl, ScanOptions,
+    run_import,
+};
 use crate::store::{CheckReport, LibraryExport};
 use crate::types::{
     DeleteFaces, Face, FaceId, Neighbour, Page, Person, PersonId, PersonSort, PersonSummary,
@@ -20,10 +24,16 @@ use crate::types::{
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 /// Called by the engine after it sends an event (e.g. `egui::Context::request_repaint`).
-pub type Waker = Box<dyn Fn() + Send + 'static>;
+pub type Waker = Arc<dyn Fn() + Send + Sync + 'static>;
+
+/// Makes the face finder an import runs with (the vision pipeline), on the
+/// import's own thread.
+pub type FinderFactory =
+    Arc<dyn Fn() -> Result<Box<dyn FaceFinder>, String> + Send + Sync + 'static>;
 
 /// Correlates a reply with its command.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -143,6 +153,20 @@ pub enum Command {
         /// Include embeddings.
         with_embeddings: bool,
     },
+    /// Import folders of photos (runs in the background; progress arrives
+    /// as events, the reply when it ends).
+    Import {
+        /// Folders to walk.
+        folders: Vec<PathBuf>,
+        /// Names or paths to skip besides hidden and system folders.
+        exclusions: Vec<String>,
+    },
+    /// Pause the running import.
+    PauseImport,
+    /// Resume a paused import.
+    ResumeImport,
+    /// Cancel the running import (what it committed stays).
+    CancelImport,
 }
 
 impl Command {
@@ -190,6 +214,8 @@ pub enum Reply {
     Check(CheckReport),
     /// Export.
     Export(Box<LibraryExport>),
+    /// An import ended.
+    Imported(Box<ImportSummary>),
 }
 
 /// Why a command failed.
@@ -210,6 +236,15 @@ pub enum EngineError {
     /// The engine thread is gone.
     #[error("the engine has stopped")]
     Stopped,
+    /// An import is already running.
+    #[error("an import is already running")]
+    ImportRunning,
+    /// Pause, resume or cancel with no import running.
+    #[error("no import is running")]
+    NoImport,
+    /// The face finder (models, device) could not be set up.
+    #[error("cannot start face detection: {0}")]
+    Vision(String),
 }
 
 /// What the engine tells its caller.
@@ -229,8 +264,13 @@ pub enum Event {
         /// Result.
         result: Result<Reply, EngineError>,
     },
-    /// The library changed (after any mutation): views should refresh.
+    /// The library changed (after any mutation or imported photo): views
+    /// should refresh.
     LibraryChanged,
+    /// Progress of the running import.
+    ImportProgress(ImportProgress),
+    /// A file of the running import failed (reported once per file).
+    ImportFileFailed(FileError),
 }
 
 struct Request {
@@ -247,10 +287,12 @@ pub struct Engine {
 }
 
 /// How to start the engine.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct EngineConfig {
     /// Library file.
     pub library_path: PathBuf,
+    /// Makes the face finder for imports.
+    pub finder: FinderFactory,
 }
 
 impl Engine {
@@ -314,24 +356,98 @@ impl Drop for Engine {
     }
 }
 
+/// The import running in the background, if any.
+struct RunningImport {
+    control: Arc<JobControl>,
+    thread: JoinHandle<()>,
+}
+
+/// Forwards import progress to the event channel.
+struct EventSink {
+    events: Sender<Event>,
+    waker: Waker,
+    last_done: u64,
+}
+
+impl EventSink {
+    fn emit(&self, event: Event) {
+        // The caller dropped its receiver: nobody is listening any more.
+        let _ = self.events.send(event);
+        (self.waker)();
+    }
+}
+
+impl ImportSink for EventSink {
+    fn progress(&mut self, progress: &ImportProgress) {
+        // Each committed photo changes the library.
+        if progress.done > self.last_done {
+            self.last_done = progress.done;
+            self.emit(Event::LibraryChanged);
+        }
+        self.emit(Event::ImportProgress(progress.clone()));
+    }
+
+    fn file_failed(&mut self, error: &FileError) {
+        self.emit(Event::ImportFileFailed(error.clone()));
+    }
+}
+
 fn run(config: &EngineConfig, requests: &Receiver<Request>, events: &Sender<Event>, waker: &Waker) {
     let emit = |event: Event| {
         // The caller dropped its receiver: nobody is listening any more.
         let _ = events.send(event);
         waker();
     };
-    let mut library = Library::open(&config.library_path);
+    let library = Library::open(&config.library_path).map(|l| Arc::new(Mutex::new(l)));
     match &library {
         Ok(_) => emit(Event::Opened {
             path: config.library_path.clone(),
         }),
         Err(e) => emit(Event::OpenFailed(e.clone())),
     }
+    let mut import: Option<RunningImport> = None;
     for Request { id, command } in requests {
+        if import.as_ref().is_some_and(|i| i.thread.is_finished()) {
+            import = None;
+        }
         let mutation = command.is_mutation();
-        let result = match &mut library {
-            Ok(library) => execute(library, command),
-            Err(e) => Err(EngineError::NotOpen(e.clone())),
+        let result = match (&library, command) {
+            (Err(e), _) => Err(EngineError::NotOpen(e.clone())),
+            (
+                Ok(_),
+                control @ (Command::PauseImport | Command::ResumeImport | Command::CancelImport),
+            ) => match &import {
+                None => Err(EngineError::NoImport),
+                Some(running) => {
+                    match control {
+                        Command::PauseImport => running.control.pause(),
+                        Command::ResumeImport => running.control.resume(),
+                        _ => running.control.cancel(),
+                    }
+                    Ok(Reply::Done)
+                }
+            },
+            (Ok(_), Command::Import { .. }) if import.is_some() => Err(EngineError::ImportRunning),
+            (
+                Ok(library),
+                Command::Import {
+                    folders,
+                    exclusions,
+                },
+            ) => {
+                match start_import(config, library, id, folders, exclusions, events, waker) {
+                    Ok(running) => {
+                        import = Some(running);
+                        // The reply comes when the import ends.
+                        continue;
+                    }
+                    Err(e) => Err(EngineError::Vision(e.to_string())),
+                }
+            }
+            (Ok(library), command) => execute(
+                &mut library.lock().unwrap_or_else(PoisonError::into_inner),
+                command,
+            ),
         };
         let changed = mutation && result.is_ok();
         emit(Event::Reply { id, result });
@@ -339,10 +455,53 @@ fn run(config: &EngineConfig, requests: &Receiver<Request>, events: &Sender<Even
             emit(Event::LibraryChanged);
         }
     }
+    if let Some(running) = import {
+        running.control.cancel();
+        let _ = running.thread.join();
+    }
+}
+
+fn start_import(
+    config: &EngineConfig,
+    library: &Arc<Mutex<Library>>,
+    id: RequestId,
+    folders: Vec<PathBuf>,
+    exclusions: Vec<String>,
+    events: &Sender<Event>,
+    waker: &Waker,
+) -> std::io::Result<RunningImport> {
+    let control = Arc::new(JobControl::default());
+    let job_control = Arc::clone(&control);
+    let library = Arc::clone(library);
+    let factory = Arc::clone(&config.finder);
+    let mut sink = EventSink {
+        events: events.clone(),
+        waker: Arc::clone(waker),
+        last_done: 0,
+    };
+    let thread = std::thread::Builder::new()
+        .name("likeness-import".into())
+        .spawn(move || {
+            let result = factory().map_err(EngineError::Vision).map(|mut finder| {
+                let options = ScanOptions { exclusions };
+                let summary = run_import(
+                    &library,
+                    finder.as_mut(),
+                    &folders,
+                    &options,
+                    &job_control,
+                    &mut sink,
+                );
+                Reply::Imported(Box::new(summary))
+            });
+            sink.emit(Event::Reply { id, result });
+            sink.emit(Event::LibraryChanged);
+        })?;
+    Ok(RunningImport { control, thread })
 }
 
 /// Runs one command against the library.
-pub fn execute(library: &mut Library, command: Command) -> Result<Reply, EngineError> {
+fn execute(library: &mut Library, command: Command) -> Result<Reply, EngineError> {
     Ok(match command {
         Command::CreatePerson { name } => Reply::PersonCreated(library.create_person(&name)?),
         Command::RenamePerson { person, name } => {
@@ -398,5 +557,10 @@ pub fn execute(library: &mut Library, command: Command) -> Result<Reply, EngineE
         Command::Export { with_embeddings } => {
             Reply::Export(Box::new(library.export(with_embeddings)?))
         }
+        // Import control is the engine loop's, never a library call.
+        Command::Import { .. }
+        | Command::PauseImport
+        | Command::ResumeImport
+        | Command::CancelImport => return Err(EngineError::NoImport),
     })
 }

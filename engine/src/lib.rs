@@ -9,7 +9,9 @@ pub mod index;
 pub mod store;
 pub mod types;
 
-pub use engine::{Command, Engine, EngineConfig, EngineError, Event, Reply, RequestId};
+pub use engine::{
+    Command, Engine, EngineConfig, EngineError, Event, FinderFactory, Reply, RequestId, Waker,
+};
 pub use error::{ActionError, OpenError, QueryError, StorageError};
 pub use store::Library;
 pub use types::*;
