@@ -34,14 +34,15 @@ mod ops;
 mod rebuild;
 mod searcher;
 mod segment;
+pub mod synthetic;
 mod tables;
 mod vector;
 
 pub use check::{IndexProblem, IndexReport, RepairReport, check, repair};
 pub use ops::{create_tables, get, get_many, put, remove};
 pub use rebuild::{
-    MAX_DELTA, MIN_DELTA_FOR_REBUILD, REBUILD_DELTA_FRACTION, RebuildOutcome, RebuildParams,
-    RebuildReport, needs_rebuild, rebuild,
+    MAX_DELTA, MIN_DELTA_FOR_REBUILD, PreparedSegment, REBUILD_DELTA_FRACTION, RebuildOutcome,
+    RebuildParams, RebuildReport, needs_rebuild, prepare_rebuild, rebuild,
 };
 pub use searcher::{RERANK_MARGIN, SyncKind, VectorIndex};
 pub use segment::SEGMENT_CHUNK_BYTES;

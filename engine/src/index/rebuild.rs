@@ -88,15 +88,34 @@ pub fn needs_rebuild(txn: &impl IndexTxn) -> Result<bool, IndexError> {
 }
 
 /// Rebuilds the segment over all current embeddings, off the caller's
-/// path: reads a snapshot, builds with no transaction open, then swaps it
-/// in with one short write transaction. Faces put or removed after the
-/// snapshot stay in the delta / become tombstones, so nothing is lost or
-/// duplicated. If another rebuild or a repair committed meanwhile, nothing
-/// is written ([`RebuildOutcome::Superseded`]).
+/// path: [`prepare_rebuild`] then [`PreparedSegment::commit`]. Faces put or
+/// removed after the snapshot stay in the delta / become tombstones, so
+/// nothing is lost or duplicated. If another rebuild or a repair committed
+/// meanwhile, nothing is written ([`RebuildOutcome::Superseded`]).
 ///
 /// Call from a background thread; it holds the write lock only for the
 /// swap.
 pub fn rebuild(db: &Database, params: RebuildParams) -> Result<RebuildReport, IndexError> {
+    prepare_rebuild(db, params)?.commit(db)
+}
+
+/// A segment built from a snapshot, not yet swapped in.
+pub struct PreparedSegment {
+    meta0: Meta,
+    ids: Vec<u64>,
+    segment: Option<Segment>,
+    bytes: Vec<u8>,
+    read_time: Duration,
+    build_time: Duration,
+}
+
+/// First half of [`rebuild`]: reads a snapshot of all embeddings (one read
+/// transaction) and builds and serialises the segment with no transaction
+/// open. Writers are never blocked by this part.
+pub fn prepare_rebuild(
+    db: &Database,
+    params: RebuildParams,
+) -> Result<PreparedSegment, IndexError> {
     let t0 = Instant::now();
     let (meta0, ids, points) = {
         let rtxn = db.begin_read()?;
@@ -114,7 +133,7 @@ pub fn rebuild(db: &Database, params: RebuildParams) -> Result<RebuildReport, In
     let read_time = t0.elapsed();
 
     let t1 = Instant::now();
-    let snapshot: Option<Segment> = (!ids.is_empty()).then(|| {
+    let segment: Option<Segment> = (!ids.is_empty()).then(|| {
         Segment::build(
             ids.clone(),
             points,
@@ -124,58 +143,87 @@ pub fn rebuild(db: &Database, params: RebuildParams) -> Result<RebuildReport, In
             params.seed,
         )
     });
-    let bytes = match &snapshot {
+    let bytes = match &segment {
         Some(s) => s.to_bytes()?,
         None => Vec::new(),
     };
-    let build_time = t1.elapsed();
+    Ok(PreparedSegment {
+        meta0,
+        ids,
+        segment,
+        bytes,
+        read_time,
+        build_time: t1.elapsed(),
+    })
+}
 
-    let t2 = Instant::now();
-    let wtxn = db.begin_write()?;
-    let meta1 = wtxn.meta()?;
-    if meta1.segment_gen != meta0.segment_gen {
-        wtxn.abort()?;
-        return Ok(RebuildReport {
-            outcome: RebuildOutcome::Superseded,
-            segment_faces: 0,
-            segment_bytes: 0,
-            carried_over: 0,
+impl PreparedSegment {
+    /// Serialised size of the built segment.
+    pub fn segment_bytes(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// Second half of [`rebuild`]: one write transaction that swaps the
+    /// segment in, unless another segment was committed since the
+    /// snapshot. Faces changed since the snapshot (found in the change
+    /// log, or by comparison when the log no longer reaches back) are
+    /// left in the delta and tombstoned in the new segment.
+    pub fn commit(self, db: &Database) -> Result<RebuildReport, IndexError> {
+        let Self {
+            meta0,
+            ids,
+            segment,
+            bytes,
+            read_time,
+            build_time,
+        } = self;
+        let t2 = Instant::now();
+        let wtxn = db.begin_write()?;
+        let meta1 = wtxn.meta()?;
+        if meta1.segment_gen != meta0.segment_gen {
+            wtxn.abort()?;
+            return Ok(RebuildReport {
+                outcome: RebuildOutcome::Superseded,
+                segment_faces: 0,
+                segment_bytes: 0,
+                carried_over: 0,
+                read_time,
+                build_time,
+                swap_time: t2.elapsed(),
+            });
+        }
+        let changed = changed_since(&wtxn, &meta0, &meta1, segment.as_ref())?;
+        let in_snapshot: HashSet<u64> = ids.iter().copied().collect();
+        let segment_gen = if ids.is_empty() { 0 } else { fresh_tag() };
+        store(&wtxn, &bytes, &ids, segment_gen)?;
+        wtxn.delete_table(TOMBSTONES)?;
+        wtxn.delete_table(DELTA)?;
+        wtxn.delete_table(LOG)?;
+        wtxn.open_table(LOG)?;
+        {
+            let embeddings = wtxn.open_table(EMBEDDINGS)?;
+            let mut tombstones = wtxn.open_table(TOMBSTONES)?;
+            let mut delta = wtxn.open_table(DELTA)?;
+            for &f in &changed {
+                if in_snapshot.contains(&f) {
+                    tombstones.insert(f, ())?;
+                }
+                if embeddings.get(f)?.is_some() {
+                    delta.insert(f, ())?;
+                }
+            }
+        }
+        wtxn.commit()?;
+        Ok(RebuildReport {
+            outcome: RebuildOutcome::Swapped,
+            segment_faces: ids.len(),
+            segment_bytes: bytes.len(),
+            carried_over: changed.len(),
             read_time,
             build_time,
             swap_time: t2.elapsed(),
-        });
+        })
     }
-    let changed = changed_since(&wtxn, &meta0, &meta1, snapshot.as_ref())?;
-    let in_snapshot: HashSet<u64> = ids.iter().copied().collect();
-    let segment_gen = if ids.is_empty() { 0 } else { fresh_tag() };
-    store(&wtxn, &bytes, &ids, segment_gen)?;
-    wtxn.delete_table(TOMBSTONES)?;
-    wtxn.delete_table(DELTA)?;
-    wtxn.delete_table(LOG)?;
-    wtxn.open_table(LOG)?;
-    {
-        let embeddings = wtxn.open_table(EMBEDDINGS)?;
-        let mut tombstones = wtxn.open_table(TOMBSTONES)?;
-        let mut delta = wtxn.open_table(DELTA)?;
-        for &f in &changed {
-            if in_snapshot.contains(&f) {
-                tombstones.insert(f, ())?;
-            }
-            if embeddings.get(f)?.is_some() {
-                delta.insert(f, ())?;
-            }
-        }
-    }
-    wtxn.commit()?;
-    Ok(RebuildReport {
-        outcome: RebuildOutcome::Swapped,
-        segment_faces: ids.len(),
-        segment_bytes: bytes.len(),
-        carried_over: changed.len(),
-        read_time,
-        build_time,
-        swap_time: t2.elapsed(),
-    })
 }
 
 /// Faces whose embedding may differ between the snapshot (`meta0`) and the
