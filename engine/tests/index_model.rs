@@ -86,19 +86,16 @@ fn apply(
     changes: &[(u64, Option<u64>)],
 ) {
     for &(face, seed) in changes {
-        match seed {
-            Some(s) => {
-                index::put(w, FaceId(face), &vector(s)).expect("put");
-                model.insert(face, unit(s));
-            }
-            None => {
-                let existed = index::remove(w, FaceId(face)).expect("remove");
-                assert_eq!(
-                    existed,
-                    model.remove(&face).is_some(),
-                    "remove's answer for face {face}"
-                );
-            }
+        if let Some(s) = seed {
+            index::put(w, FaceId(face), &vector(s)).expect("put");
+            model.insert(face, unit(s));
+        } else {
+            let existed = index::remove(w, FaceId(face)).expect("remove");
+            assert_eq!(
+                existed,
+                model.remove(&face).is_some(),
+                "remove's answer for face {face}"
+            );
         }
     }
 }
@@ -140,7 +137,10 @@ fn verify(
     }
     for pair in all.windows(2) {
         let ((a, sa), (b, sb)) = (pair[0], pair[1]);
-        assert!(sa > sb || (sa == sb && a < b), "not sorted: {pair:?}");
+        assert!(
+            sa.total_cmp(&sb).then(b.cmp(&a)).is_gt(),
+            "not sorted: {pair:?}"
+        );
     }
 
     // Small k: live faces only, ranked, and the stored vectors round-trip.
@@ -175,7 +175,8 @@ fn run(ops: Vec<Op>) {
     let path = dir.path().join("lib.redb");
     let mut db = open(&path);
     let mut model: HashMap<u64, Embedding> = HashMap::new();
-    let mut vi = VectorIndex::new();
+    // The small build-time ef_search (8) exercises the exhaustive fallback.
+    let mut vi = VectorIndex::new().with_ef_search(None);
     let params = RebuildParams {
         ef_search: 8,
         ef_construction: 16,
@@ -246,7 +247,8 @@ fn run(ops: Vec<Op>) {
                 };
                 drop(db);
                 db = open(&path);
-                vi = VectorIndex::load(&db.begin_read().expect("read")).expect("load");
+                vi = VectorIndex::new().with_ef_search(None);
+                vi.sync(&db.begin_read().expect("read")).expect("load");
                 let r = db.begin_read().expect("read");
                 assert_eq!(
                     vi.search(&r, &probe, 5).expect("search"),
@@ -258,7 +260,8 @@ fn run(ops: Vec<Op>) {
         let r = db.begin_read().expect("read");
         verify(&mut vi, &r, &model, &query);
         // A fresh cache agrees with the long-lived one.
-        let mut fresh = VectorIndex::load(&r).expect("load");
+        let mut fresh = VectorIndex::new().with_ef_search(Some(3));
+        fresh.sync(&r).expect("load");
         assert_eq!(
             fresh.search(&r, &query, 4).expect("search"),
             vi.search(&r, &query, 4).expect("search")

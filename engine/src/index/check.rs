@@ -89,7 +89,7 @@ pub fn check(txn: &impl IndexTxn) -> Result<IndexReport, IndexError> {
     } else {
         match txn
             .segment_bytes(&meta)
-            .and_then(|b| Segment::from_bytes(&b))
+            .and_then(|b| Segment::from_bytes(&b, None))
         {
             Err(e) => problems.push(IndexProblem::SegmentMismatch(e.to_string())),
             Ok(segment) => {

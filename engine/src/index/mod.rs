@@ -44,7 +44,7 @@ pub use rebuild::{
     MAX_DELTA, MIN_DELTA_FOR_REBUILD, PreparedSegment, REBUILD_DELTA_FRACTION, RebuildOutcome,
     RebuildParams, RebuildReport, needs_rebuild, prepare_rebuild, rebuild,
 };
-pub use searcher::{RERANK_MARGIN, SyncKind, VectorIndex};
+pub use searcher::{DEFAULT_EF_SEARCH, RERANK_MARGIN, SyncKind, VectorIndex};
 pub use segment::SEGMENT_CHUNK_BYTES;
 pub use tables::{DELTA, EMBEDDINGS, IndexTxn, LOG, META, SEGMENT, SEGMENT_FACES, TOMBSTONES};
 pub use vector::{
@@ -66,6 +66,9 @@ pub enum IndexError {
     /// An embedding or query vector was refused.
     #[error("invalid vector: {0}")]
     InvalidVector(#[from] VectorError),
+    /// `u64::MAX` is reserved by the index and cannot be a face id.
+    #[error("face id {0} is reserved")]
+    ReservedFaceId(u64),
     /// The stored index state breaks an invariant; `check` says more and
     /// `repair` fixes it.
     #[error("index state is inconsistent: {0}")]

@@ -1,7 +1,7 @@
 //! Per-face changes inside the caller's write transaction, and reads.
 
 use super::tables::{
-    DELTA, EMBEDDINGS, FORMAT, IndexTxn, LOG, META, META_FORMAT, META_SEGMENT_BYTES,
+    DELTA, EMBEDDINGS, FORMAT, IndexTxn, LOG, LOG_SENTINEL, META, META_FORMAT, META_SEGMENT_BYTES,
     META_SEGMENT_CHUNKS, META_SEGMENT_GEN, META_SEQ, META_TAG, SEGMENT, SEGMENT_FACES, TOMBSTONES,
     read_meta,
 };
@@ -43,8 +43,12 @@ pub fn create_tables(txn: &WriteTransaction) -> Result<(), IndexError> {
 /// The vector must have [`crate::types::EMBEDDING_DIM`] finite components
 /// and a non-zero length; it is **stored normalised to unit length** (so
 /// [`get`] returns the normalised vector and similarities are cosines).
-/// Cost: a handful of B-tree updates; never builds anything.
+/// Cost: a handful of B-tree updates; never builds anything. Face id
+/// `u64::MAX` is reserved ([`IndexError::ReservedFaceId`]).
 pub fn put(txn: &WriteTransaction, face: FaceId, embedding: &[f32]) -> Result<(), IndexError> {
+    if face.0 == LOG_SENTINEL {
+        return Err(IndexError::ReservedFaceId(face.0));
+    }
     let unit = normalized(embedding)?;
     txn.open_table(EMBEDDINGS)?
         .insert(face.0, to_bytes(&unit).as_slice())?;

@@ -3,7 +3,9 @@
 use super::IndexError;
 use super::ops::fresh_tag;
 use super::segment::{Segment, store};
-use super::tables::{DELTA, EMBEDDINGS, IndexTxn, LOG, Meta, SEGMENT_FACES, TOMBSTONES};
+use super::tables::{
+    DELTA, EMBEDDINGS, IndexTxn, LOG, LOG_SENTINEL, Meta, SEGMENT_FACES, TOMBSTONES,
+};
 use super::vector::{QPoint, from_bytes};
 use redb::{Database, ReadableDatabase, ReadableTable};
 use std::collections::{HashMap, HashSet};
@@ -24,8 +26,8 @@ pub const MAX_DELTA: u64 = 50_000;
 pub struct RebuildParams {
     /// Candidate list size while inserting (build time grows with it).
     pub ef_construction: usize,
-    /// Candidate list size of a search; the segment returns at most this
-    /// many candidates, which are then re-ranked exactly.
+    /// Search breadth stored with the segment (used when the
+    /// [`super::VectorIndex`] does not override it).
     pub ef_search: usize,
     /// Use HNSW's neighbour-selection heuristic (better graphs on
     /// clustered data, several times slower to build).
@@ -40,7 +42,7 @@ impl Default for RebuildParams {
     fn default() -> Self {
         Self {
             ef_construction: 64,
-            ef_search: 96,
+            ef_search: super::searcher::DEFAULT_EF_SEARCH,
             heuristic: false,
             seed: 0x5eed_f00d,
         }
@@ -199,7 +201,10 @@ impl PreparedSegment {
         wtxn.delete_table(TOMBSTONES)?;
         wtxn.delete_table(DELTA)?;
         wtxn.delete_table(LOG)?;
-        wtxn.open_table(LOG)?;
+        // Keep the current version in the log, so caches that load the new
+        // segment can replay the changes that follow.
+        wtxn.open_table(LOG)?
+            .insert(meta1.seq, (meta1.tag, LOG_SENTINEL))?;
         {
             let embeddings = wtxn.open_table(EMBEDDINGS)?;
             let mut tombstones = wtxn.open_table(TOMBSTONES)?;
@@ -241,6 +246,7 @@ fn changed_since(
     let logged = wtxn.log_after(meta0.seq)?;
     if meta1.seq > meta0.seq && logged.len() as u64 == meta1.seq - meta0.seq {
         let mut faces = logged;
+        faces.retain(|&f| f != LOG_SENTINEL);
         faces.sort_unstable();
         faces.dedup();
         return Ok(faces);

@@ -36,11 +36,14 @@ impl Segment {
         }
     }
 
-    /// Decodes bytes written by [`Segment::to_bytes`].
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, IndexError> {
-        Ok(Self {
-            map: postcard::from_bytes(bytes)?,
-        })
+    /// Decodes bytes written by [`Segment::to_bytes`]; with `ef_search`,
+    /// the search breadth stored at build time is replaced.
+    pub fn from_bytes(bytes: &[u8], ef_search: Option<usize>) -> Result<Self, IndexError> {
+        let map = match ef_search {
+            None => postcard::from_bytes(bytes)?,
+            Some(ef) => postcard::from_bytes(&with_ef_search(bytes, ef)?)?,
+        };
+        Ok(Self { map })
     }
 
     /// Encodes the segment.
@@ -77,6 +80,24 @@ impl Segment {
     }
 }
 
+/// Rewrites the search breadth of an encoded segment.
+///
+/// instant-distance fixes `ef_search` at build time and offers no setter.
+/// Its postcard encoding starts with that value (`HnswMap { hnsw: Hnsw {
+/// ef_search, .. }, .. }`, a LEB128 varint), so it is swapped in the bytes;
+/// the unit test `ef_search_override_takes_effect` guards the layout.
+fn with_ef_search(bytes: &[u8], ef: usize) -> Result<Vec<u8>, IndexError> {
+    let len = bytes
+        .iter()
+        .take(10)
+        .position(|b| b & 0x80 == 0)
+        .ok_or_else(|| IndexError::Corrupt("segment does not start with a varint".into()))?
+        + 1;
+    let mut out = postcard::to_allocvec(&ef)?;
+    out.extend_from_slice(&bytes[len..]);
+    Ok(out)
+}
+
 /// Replaces the stored segment (chunks, face list, meta) with `bytes` over
 /// `ids`; `gen` 0 with no ids stores "no segment".
 pub fn store(
@@ -104,4 +125,32 @@ pub fn store(
     meta.insert(META_SEGMENT_CHUNKS, n)?;
     meta.insert(META_SEGMENT_BYTES, bytes.len() as u64)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::index::synthetic::SynthRng;
+
+    #[test]
+    fn ef_search_override_takes_effect() {
+        let mut rng = SynthRng::new(3);
+        let points: Vec<QPoint> = (0..300).map(|_| QPoint::quantize(&rng.unit())).collect();
+        let query = points[0].clone();
+        let built = Segment::build((0..300).collect(), points, 16, 8, false, 1);
+        let bytes = built.to_bytes().expect("encode");
+        let mut search = Search::default();
+        assert_eq!(
+            Segment::from_bytes(&bytes, None)
+                .expect("decode")
+                .search(&query, &mut search)
+                .len(),
+            8
+        );
+        let wide = Segment::from_bytes(&bytes, Some(200)).expect("decode");
+        let hits = wide.search(&query, &mut search);
+        assert_eq!(hits.len(), 200);
+        assert_eq!(hits[0].0, 0, "a point is its own nearest neighbour");
+        assert_eq!(wide.len(), 300);
+    }
 }

@@ -27,6 +27,10 @@ pub const TOMBSTONES: TableDefinition<u64, ()> = TableDefinition::new("index_tom
 /// entries.
 pub const LOG: TableDefinition<u64, (u64, u64)> = TableDefinition::new("index_log");
 
+/// Face id of a log entry that records a version but no face change
+/// (written by a segment swap). Never a real face id.
+pub const LOG_SENTINEL: u64 = u64::MAX;
+
 /// Meta key: layout version of the index tables.
 pub const META_FORMAT: &str = "format";
 /// Meta key: sequence number of the last change (0 before any).
