@@ -7,7 +7,8 @@
 //! p50/p99, and commit latency of a single put at that size.
 //!
 //! Environment: `INDEX_BENCH_SIZES` (comma-separated, default `100000`),
-//! `INDEX_BENCH_QUERIES` (default 500), `INDEX_BENCH_EF_C` /
+//! `INDEX_BENCH_QUERIES` (default 500), `INDEX_BENCH_SKEWED=1` (skewed
+//! cluster sizes, see `synthetic::clustered_skewed`), `INDEX_BENCH_EF_C` /
 //! `INDEX_BENCH_HEURISTIC` to try other build parameters, and
 //! `INDEX_BENCH_EF_S` (comma-separated search breadths to compare; default
 //! [`index::DEFAULT_EF_SEARCH`]).
@@ -15,7 +16,7 @@
 use likeness_engine::FaceId;
 use likeness_engine::index::{
     self, RebuildParams, VectorIndex,
-    synthetic::{SynthRng, clustered},
+    synthetic::{SynthRng, clustered, clustered_skewed},
 };
 use rayon::prelude::*;
 use redb::{Database, ReadableDatabase};
@@ -87,7 +88,16 @@ fn bench_size(
 ) -> Result<(), Box<dyn std::error::Error>> {
     println!("\n== {n} faces ==");
     let t = Instant::now();
-    let mut data = clustered(n + queries, n / FACES_PER_PERSON, NOISE, 42);
+    let skewed = std::env::var("INDEX_BENCH_SKEWED").is_ok_and(|v| v == "1");
+    let mut data = if skewed {
+        clustered_skewed(n + queries, n / FACES_PER_PERSON, NOISE, 42)
+    } else {
+        clustered(n + queries, n / FACES_PER_PERSON, NOISE, 42)
+    };
+    println!(
+        "cluster sizes: {}",
+        if skewed { "skewed" } else { "uniform" }
+    );
     let query_set = data.split_off(n);
     println!("generate: {:.1} s", t.elapsed().as_secs_f64());
 
@@ -156,17 +166,23 @@ fn bench_size(
     // Single-face user actions at this size: one put per transaction.
     let mut rng = SynthRng::new(7);
     let mut commits = Vec::with_capacity(COMMITS);
+    let mut puts = Vec::with_capacity(COMMITS);
     for i in 0..COMMITS {
         let v = rng.unit();
         let t = Instant::now();
         let w = db.begin_write()?;
+        let p = Instant::now();
         index::put(&w, FaceId((n + i) as u64), &v)?;
+        puts.push(p.elapsed());
         w.commit()?;
         commits.push(t.elapsed());
     }
     commits.sort_unstable();
+    puts.sort_unstable();
     println!(
-        "commit of one put (fsync): p50 {:.2} ms, p99 {:.2} ms",
+        "one put per transaction: put p50 {:.3} ms, p99 {:.3} ms; whole txn with commit (fsync) p50 {:.2} ms, p99 {:.2} ms",
+        ms(percentile(&puts, 0.5)),
+        ms(percentile(&puts, 0.99)),
         ms(percentile(&commits, 0.5)),
         ms(percentile(&commits, 0.99))
     );

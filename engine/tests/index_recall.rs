@@ -4,7 +4,7 @@
 use likeness_engine::FaceId;
 use likeness_engine::index::{
     self, RebuildOutcome, RebuildParams, VectorIndex,
-    synthetic::{clustered, exact_top_k},
+    synthetic::{clustered, clustered_skewed, exact_top_k},
 };
 use redb::{Database, ReadableDatabase};
 use std::collections::HashSet;
@@ -27,7 +27,8 @@ fn recall_at_10_is_at_least_0_99() {
     let n_segment = 6000;
     let n_delta = 600;
     let n_queries = 200;
-    let mut data = clustered(n_segment + n_delta + n_queries, 330, 1.0, 11);
+    // Skewed cluster sizes: the harder data set.
+    let mut data = clustered_skewed(n_segment + n_delta + n_queries, 330, 1.0, 11);
     let queries = data.split_off(n_segment + n_delta);
 
     let dir = tempfile::tempdir().expect("tempdir");

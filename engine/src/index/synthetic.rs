@@ -52,22 +52,35 @@ impl SynthRng {
     }
 }
 
-/// `n` unit vectors in `clusters` clusters ("people"); each is its cluster
-/// centre plus isotropic noise of total length `noise` (relative to the
-/// unit centre), normalised. `noise` = 1 gives a cosine of about 0.7 to
-/// the centre and about 0.5 between two faces of one person, roughly what
-/// `ArcFace` gives for photos of one person. Cluster sizes are skewed (a
-/// few people appear in many photos).
+/// `n` unit vectors in `clusters` clusters ("people") of about equal size
+/// (each vector picks its cluster uniformly); each is its cluster centre
+/// plus isotropic noise of total length `noise` (relative to the unit
+/// centre), normalised. `noise` = 1 gives a cosine of about 0.7 to the
+/// centre and about 0.5 between two faces of one person, roughly what
+/// `ArcFace` gives for photos of one person.
 pub fn clustered(n: usize, clusters: usize, noise: f32, seed: u64) -> Vec<Embedding> {
+    generate(n, clusters, noise, seed, false)
+}
+
+/// Like [`clustered`], but cluster sizes are skewed: the first clusters
+/// hold most vectors (cluster `c` is picked with probability about
+/// `1/(2·sqrt(c·clusters))`), the last ones hold one or none. A harder
+/// test: giant clusters of nearly equidistant vectors, and many lone
+/// vectors whose ten nearest neighbours are unrelated faces.
+pub fn clustered_skewed(n: usize, clusters: usize, noise: f32, seed: u64) -> Vec<Embedding> {
+    generate(n, clusters, noise, seed, true)
+}
+
+fn generate(n: usize, clusters: usize, noise: f32, seed: u64, skewed: bool) -> Vec<Embedding> {
     let mut rng = SynthRng::new(seed);
     let clusters = clusters.max(1);
     let centres: Vec<Embedding> = (0..clusters).map(|_| rng.unit()).collect();
     let sigma = noise / (EMBEDDING_DIM as f32).sqrt();
     (0..n)
         .map(|_| {
-            // Squaring a uniform skews the choice towards low indices.
             let u = rng.uniform();
-            let c = ((u * u) * clusters as f64) as usize;
+            // Squaring a uniform skews the choice towards low indices.
+            let c = (if skewed { u * u } else { u } * clusters as f64) as usize;
             let centre = &centres[c.min(clusters - 1)];
             loop {
                 let v: Vec<f32> = centre.iter().map(|x| x + sigma * rng.gaussian()).collect();

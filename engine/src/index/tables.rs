@@ -69,6 +69,9 @@ pub type MaybeBytesFn<'a> = dyn FnMut(u64, Option<&[u8]>) -> Result<(), IndexErr
 
 /// Read access to the index tables, implemented for [`ReadTransaction`] and
 /// [`WriteTransaction`] so every reading function works on both.
+///
+/// With a write transaction, the caller must not hold any index table open
+/// while calling into this module (redb refuses to open a table twice).
 pub trait IndexTxn: sealed::Sealed {
     /// Reads the meta values.
     #[doc(hidden)]
