@@ -35,6 +35,11 @@ enum Op {
     Rebuild,
     /// Snapshot and build, then these changes commit, then the swap.
     RebuildInterleaved(Vec<(u64, Option<u64>)>),
+    /// Two overlapping rebuilds: A prepared, changes, B prepared, more
+    /// changes, A swaps, then B must not (its snapshot's segment is gone).
+    RaceRebuilds(Vec<(u64, Option<u64>)>, Vec<(u64, Option<u64>)>),
+    /// A rebuild prepared before a repair must not swap after it.
+    RebuildThenRepair,
     Repair,
     Reopen,
 }
@@ -56,6 +61,12 @@ fn op() -> impl Strategy<Value = Op> {
         3 => (0..200u64).prop_map(Op::Search),
         1 => Just(Op::Rebuild),
         1 => prop::collection::vec(change(), 0..8).prop_map(Op::RebuildInterleaved),
+        1 => (
+            prop::collection::vec(change(), 0..5),
+            prop::collection::vec(change(), 0..5)
+        )
+            .prop_map(|(a, b)| Op::RaceRebuilds(a, b)),
+        1 => Just(Op::RebuildThenRepair),
         1 => Just(Op::Repair),
         1 => Just(Op::Reopen),
     ]
@@ -232,6 +243,32 @@ fn run(ops: Vec<Op>) {
                 drop(r);
                 let report = prepared.commit(&db).expect("swap");
                 assert_eq!(report.outcome, RebuildOutcome::Swapped);
+            }
+            Op::RaceRebuilds(first, second) => {
+                let a = index::prepare_rebuild(&db, params).expect("prepare A");
+                let w = db.begin_write().expect("write");
+                apply(&w, &mut model, &first);
+                w.commit().expect("commit");
+                let b = index::prepare_rebuild(&db, params).expect("prepare B");
+                let w = db.begin_write().expect("write");
+                apply(&w, &mut model, &second);
+                w.commit().expect("commit");
+                assert_eq!(
+                    a.commit(&db).expect("swap A").outcome,
+                    RebuildOutcome::Swapped
+                );
+                assert_eq!(
+                    b.commit(&db).expect("swap B").outcome,
+                    RebuildOutcome::Superseded
+                );
+            }
+            Op::RebuildThenRepair => {
+                let prepared = index::prepare_rebuild(&db, params).expect("prepare");
+                let w = db.begin_write().expect("write");
+                index::repair(&w).expect("repair");
+                w.commit().expect("commit");
+                let report = prepared.commit(&db).expect("swap");
+                assert_eq!(report.outcome, RebuildOutcome::Superseded);
             }
             Op::Repair => {
                 let w = db.begin_write().expect("write");

@@ -80,7 +80,7 @@ pub fn check(txn: &impl IndexTxn) -> Result<IndexReport, IndexError> {
     let tombstones: HashSet<u64> = txn.set_keys(TOMBSTONES)?.into_iter().collect();
     let delta: HashSet<u64> = txn.set_keys(DELTA)?.into_iter().collect();
 
-    if meta.segment_gen == 0 {
+    if meta.segment_bytes == 0 {
         if !seg_faces.is_empty() || meta.segment_chunks != 0 {
             problems.push(IndexProblem::SegmentMismatch(
                 "no segment, but segment faces or chunks are stored".into(),
@@ -199,7 +199,8 @@ pub fn repair(txn: &WriteTransaction) -> Result<RepairReport, IndexError> {
             report.renormalised.push(FaceId(*id));
         }
     }
-    store(txn, &[], &[], 0)?;
+    // A new segment id: a rebuild prepared before the repair is superseded.
+    store(txn, &[], &[], fresh_tag())?;
     txn.delete_table(TOMBSTONES)?;
     txn.delete_table(DELTA)?;
     txn.delete_table(LOG)?;

@@ -196,7 +196,9 @@ impl PreparedSegment {
         }
         let changed = changed_since(&wtxn, &meta0, &meta1, segment.as_ref())?;
         let in_snapshot: HashSet<u64> = ids.iter().copied().collect();
-        let segment_gen = if ids.is_empty() { 0 } else { fresh_tag() };
+        // Always a new id, even for an empty segment: a concurrent rebuild
+        // must see that its snapshot's segment was replaced.
+        let segment_gen = fresh_tag();
         store(&wtxn, &bytes, &ids, segment_gen)?;
         wtxn.delete_table(TOMBSTONES)?;
         wtxn.delete_table(DELTA)?;

@@ -148,7 +148,7 @@ impl VectorIndex {
 
     fn full_reload(&mut self, txn: &impl IndexTxn, meta: Meta) -> Result<(), IndexError> {
         self.version = None;
-        self.segment = if meta.segment_gen == 0 {
+        self.segment = if meta.segment_bytes == 0 {
             None
         } else {
             Some(Segment::from_bytes(

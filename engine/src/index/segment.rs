@@ -99,7 +99,8 @@ fn with_ef_search(bytes: &[u8], ef: usize) -> Result<Vec<u8>, IndexError> {
 }
 
 /// Replaces the stored segment (chunks, face list, meta) with `bytes` over
-/// `ids`; `gen` 0 with no ids stores "no segment".
+/// `ids`, under a new unique `segment_gen`; empty `bytes` store "no
+/// segment".
 pub fn store(
     txn: &WriteTransaction,
     bytes: &[u8],

@@ -37,7 +37,8 @@ pub const META_FORMAT: &str = "format";
 pub const META_SEQ: &str = "seq";
 /// Meta key: unique tag of the last change.
 pub const META_TAG: &str = "tag";
-/// Meta key: unique id of the current segment; 0 when there is none.
+/// Meta key: unique id of the current segment, new at every swap or
+/// repair (0: never built). The segment is empty when its size is 0.
 pub const META_SEGMENT_GEN: &str = "segment_gen";
 /// Meta key: number of chunks of the current segment.
 pub const META_SEGMENT_CHUNKS: &str = "segment_chunks";
@@ -54,7 +55,7 @@ pub struct Meta {
     pub seq: u64,
     /// Unique tag of the last change.
     pub tag: u64,
-    /// Current segment id (0: none).
+    /// Current segment id, new at every swap or repair.
     pub segment_gen: u64,
     /// Number of segment chunks.
     pub segment_chunks: u64,
