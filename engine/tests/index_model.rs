@@ -378,3 +378,38 @@ fn a_lost_tombstone_is_reported_and_repaired() {
     assert!(index::check(&w).expect("check").is_consistent());
     w.commit().expect("commit");
 }
+
+/// A search given an older read transaction answers for that snapshot,
+/// even after the cache moved on to a newer one (and back again).
+#[test]
+fn older_snapshots_are_answered_for_their_own_state() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(&dir.path().join("lib.redb"));
+    let mut model = HashMap::new();
+    let w = db.begin_write().expect("write");
+    apply(
+        &w,
+        &mut model,
+        &(0..20).map(|f| (f, Some(f))).collect::<Vec<_>>(),
+    );
+    w.commit().expect("commit");
+    index::rebuild(&db, RebuildParams::default()).expect("rebuild");
+    let old_model = model.clone();
+    let old = db.begin_read().expect("read");
+
+    let w = db.begin_write().expect("write");
+    apply(&w, &mut model, &[(3, None), (4, Some(100)), (30, Some(30))]);
+    w.commit().expect("commit");
+    index::rebuild(&db, RebuildParams::default()).expect("rebuild");
+    let w = db.begin_write().expect("write");
+    apply(&w, &mut model, &[(5, None), (31, Some(31))]);
+    w.commit().expect("commit");
+    let new = db.begin_read().expect("read");
+
+    let mut vi = VectorIndex::new();
+    let probe = vector(4);
+    for _ in 0..2 {
+        verify(&mut vi, &new, &model, &probe);
+        verify(&mut vi, &old, &old_model, &probe);
+    }
+}
