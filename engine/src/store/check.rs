@@ -292,8 +292,8 @@ pub fn check(txn: &ReadTransaction) -> Result<CheckReport, StorageError> {
 
     // The index: its own invariants, and embeddings only for existing faces.
     let index_report: IndexReport = index::check(txn)?;
-    for message in index_report.problems {
-        problem(&mut p, "index", message);
+    for issue in &index_report.problems {
+        problem(&mut p, "index", format!("{issue:?}"));
     }
     let mut embedded = 0u64;
     for &id in rows.faces.keys() {
@@ -301,13 +301,13 @@ pub fn check(txn: &ReadTransaction) -> Result<CheckReport, StorageError> {
             embedded += 1;
         }
     }
-    if embedded != index_report.indexed {
+    if embedded != index_report.embeddings {
         problem(
             &mut p,
             "embeddings",
             format!(
                 "{} embeddings indexed but {embedded} faces have one",
-                index_report.indexed
+                index_report.embeddings
             ),
         );
     }
@@ -316,7 +316,7 @@ pub fn check(txn: &ReadTransaction) -> Result<CheckReport, StorageError> {
         photos: rows.photos.len() as u64,
         faces: rows.faces.len() as u64,
         persons: rows.persons.len() as u64,
-        indexed_faces: index_report.indexed,
+        indexed_faces: index_report.embeddings,
         suggestions: suggestions.len() as u64,
         rejections: rejections.len() as u64,
         undo_history: log.len()?,
@@ -423,11 +423,12 @@ fn repair(txn: &WriteTransaction, rows: &Rows) -> Result<(), StorageError> {
     // Embeddings of faces that no longer exist go, then the index rebuilds
     // its derived state from the embeddings.
     let mut orphans = Vec::new();
-    index::for_each_embedded(txn, &mut |f| {
-        if !rows.faces.contains_key(&f.0) {
-            orphans.push(f);
+    for entry in txn.open_table(index::EMBEDDINGS)?.iter()? {
+        let face = entry?.0.value();
+        if !rows.faces.contains_key(&face) {
+            orphans.push(FaceId(face));
         }
-    })?;
+    }
     for f in orphans {
         index::remove(txn, f)?;
     }

@@ -4,7 +4,7 @@
 use super::Library;
 use super::schema::{FaceRow, META_NEXT_FACE, PhotoRow};
 use crate::error::ActionError;
-use crate::types::{EMBEDDING_DIM, FaceId, NewFace, PhotoId, ScanStatus};
+use crate::types::{FaceId, NewFace, PhotoId, ScanStatus};
 
 /// A photo as the scanner saw it.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,13 +64,9 @@ impl Library {
                     height: photo.height,
                 });
             }
-            if let Some(e) = &face.embedding
-                && (e.len() != EMBEDDING_DIM || !e.iter().all(|v| v.is_finite()))
-            {
-                return Err(ActionError::InvalidEmbedding(format!(
-                    "{} values, expected {EMBEDDING_DIM} finite ones",
-                    e.len()
-                )));
+            if let Some(e) = &face.embedding {
+                crate::index::normalized(e)
+                    .map_err(|e| ActionError::InvalidEmbedding(e.to_string()))?;
             }
         }
         let mut tx = self.begin(false)?;

@@ -27,6 +27,7 @@ use crate::error::{OpenError, StorageError};
 use crate::index::{self, VectorIndex};
 use redb::{Database, ReadableDatabase, ReadableTable};
 use schema::{META, META_SCHEMA_VERSION, SCHEMA_VERSION};
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -35,7 +36,9 @@ use tx::Tx;
 /// An open library.
 pub struct Library {
     db: Arc<Database>,
-    index: VectorIndex,
+    /// The searcher's cache; interior mutability so searches can refresh it
+    /// from a read snapshot.
+    index: RefCell<VectorIndex>,
     path: PathBuf,
 }
 
@@ -89,7 +92,7 @@ impl Library {
         txn.commit()?;
         Ok(Self {
             db: Arc::new(db),
-            index: VectorIndex::new(),
+            index: RefCell::new(VectorIndex::new()),
             path: path.to_owned(),
         })
     }

@@ -265,7 +265,10 @@ impl Library {
         k: usize,
         exclude: &HashSet<u64>,
     ) -> Result<Vec<Neighbour>, QueryError> {
-        let hits = self.index.search(txn, query, k + exclude.len())?;
+        let hits = self
+            .index
+            .borrow_mut()
+            .search(txn, query, k + exclude.len())?;
         let mut out = Vec::with_capacity(k);
         for (face, similarity) in hits {
             if exclude.contains(&face.0) {
