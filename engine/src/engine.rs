@@ -16,6 +16,7 @@ use crate::import::{
     FaceFinder, FileError, ImportProgress, ImportSink, ImportSummary, JobControl, ScanOptions,
     run_import,
 };
+use crate::index;
 use crate::store::{CheckReport, LibraryExport};
 use crate::types::{
     DeleteFaces, Face, FaceId, Neighbour, Page, Person, PersonId, PersonSort, PersonSummary,
@@ -24,6 +25,7 @@ use crate::types::{
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
@@ -271,6 +273,14 @@ pub enum Event {
     ImportProgress(ImportProgress),
     /// A file of the running import failed (reported once per file).
     ImportFileFailed(FileError),
+    /// Background maintenance (an index rebuild) failed; the library stays
+    /// consistent and searches stay exact over the delta.
+    BackgroundFailed {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
 }
 
 struct Request {
@@ -356,6 +366,50 @@ impl Drop for Engine {
     }
 }
 
+/// Rebuilds the index segment on a background thread when the delta has
+/// grown past the index's policy; at most one rebuild runs at a time.
+#[derive(Clone)]
+struct IndexMaintainer {
+    running: Arc<AtomicBool>,
+    events: Sender<Event>,
+    waker: Waker,
+}
+
+impl IndexMaintainer {
+    /// Starts a rebuild if one is due and none is running.
+    fn poke(&self, library: &Library) {
+        let due = match library.index_needs_rebuild() {
+            Ok(due) => due,
+            Err(e) => return self.failed(&e.to_string()),
+        };
+        if !due || self.running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let db = library.database();
+        let this = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("likeness-index-rebuild".into())
+            .spawn(move || {
+                if let Err(e) = index::rebuild(&db, index::RebuildParams::default()) {
+                    this.failed(&e.to_string());
+                }
+                this.running.store(false, Ordering::Release);
+            });
+        if let Err(e) = spawned {
+            self.running.store(false, Ordering::Release);
+            self.failed(&e.to_string());
+        }
+    }
+
+    fn failed(&self, reason: &str) {
+        let _ = self.events.send(Event::BackgroundFailed {
+            what: "index rebuild".into(),
+            reason: reason.to_owned(),
+        });
+        (self.waker)();
+    }
+}
+
 /// The import running in the background, if any.
 struct RunningImport {
     control: Arc<JobControl>,
@@ -367,6 +421,8 @@ struct EventSink {
     events: Sender<Event>,
     waker: Waker,
     last_done: u64,
+    maintainer: IndexMaintainer,
+    library: Arc<Mutex<Library>>,
 }
 
 impl EventSink {
@@ -383,6 +439,7 @@ impl ImportSink for EventSink {
         if progress.done > self.last_done {
             self.last_done = progress.done;
             self.emit(Event::LibraryChanged);
+            self.maintainer.poke(&lock(&self.library));
         }
         self.emit(Event::ImportProgress(progress.clone()));
     }
@@ -405,6 +462,11 @@ fn run(config: &EngineConfig, requests: &Receiver<Request>, events: &Sender<Even
         }),
         Err(e) => emit(Event::OpenFailed(e.clone())),
     }
+    let maintainer = IndexMaintainer {
+        running: Arc::new(AtomicBool::new(false)),
+        events: events.clone(),
+        waker: Arc::clone(waker),
+    };
     let mut import: Option<RunningImport> = None;
     for Request { id, command } in requests {
         if import.as_ref().is_some_and(|i| i.thread.is_finished()) {
@@ -435,7 +497,12 @@ fn run(config: &EngineConfig, requests: &Receiver<Request>, events: &Sender<Even
                     exclusions,
                 },
             ) => {
-                match start_import(config, library, id, folders, exclusions, events, waker) {
+                let request = ImportRequest {
+                    id,
+                    folders,
+                    exclusions,
+                };
+                match start_import(config, library, request, events, &maintainer) {
                     Ok(running) => {
                         import = Some(running);
                         // The reply comes when the import ends.
@@ -461,24 +528,40 @@ fn run(config: &EngineConfig, requests: &Receiver<Request>, events: &Sender<Even
     }
 }
 
-fn start_import(
-    config: &EngineConfig,
-    library: &Arc<Mutex<Library>>,
+fn lock(library: &Mutex<Library>) -> std::sync::MutexGuard<'_, Library> {
+    library.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// An import to start: the request it answers and what to walk.
+struct ImportRequest {
     id: RequestId,
     folders: Vec<PathBuf>,
     exclusions: Vec<String>,
+}
+
+fn start_import(
+    config: &EngineConfig,
+    library: &Arc<Mutex<Library>>,
+    request: ImportRequest,
     events: &Sender<Event>,
-    waker: &Waker,
+    maintainer: &IndexMaintainer,
 ) -> std::io::Result<RunningImport> {
+    let ImportRequest {
+        id,
+        folders,
+        exclusions,
+    } = request;
     let control = Arc::new(JobControl::default());
     let job_control = Arc::clone(&control);
-    let library = Arc::clone(library);
     let factory = Arc::clone(&config.finder);
     let mut sink = EventSink {
         events: events.clone(),
-        waker: Arc::clone(waker),
+        waker: Arc::clone(&maintainer.waker),
         last_done: 0,
+        maintainer: maintainer.clone(),
+        library: Arc::clone(library),
     };
+    let library = Arc::clone(library);
     let thread = std::thread::Builder::new()
         .name("likeness-import".into())
         .spawn(move || {

@@ -27,6 +27,8 @@ enum Op {
     Undo,
     Reopen,
     Nearest(usize),
+    /// Build an index segment over the current embeddings and swap it in.
+    Rebuild,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -45,6 +47,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::Undo),
         1 => Just(Op::Reopen),
         1 => (0..13usize).prop_map(Op::Nearest),
+        1 => Just(Op::Rebuild),
     ]
 }
 
@@ -365,6 +368,14 @@ fn run(ops: Vec<Op>) {
             Op::Reopen => {
                 drop(lib);
                 lib = Library::open(&path).expect("reopen");
+            }
+            Op::Rebuild => {
+                let report = likeness_engine::index::rebuild(
+                    &lib.database(),
+                    likeness_engine::index::RebuildParams::default(),
+                )
+                .expect("rebuild");
+                assert_eq!(report.segment_faces, model.state.faces.len(), "{ctx}");
             }
             Op::Nearest(f) => {
                 // The index finds every other live face exactly once, and the

@@ -108,6 +108,12 @@ impl Library {
         Arc::clone(&self.db)
     }
 
+    /// True when the index's delta has grown enough that a segment rebuild
+    /// (run off the engine thread, see `index::rebuild`) is due.
+    pub fn index_needs_rebuild(&self) -> Result<bool, StorageError> {
+        Ok(index::needs_rebuild(&self.read()?)?)
+    }
+
     fn begin(&self, user_action: bool) -> Result<Tx, StorageError> {
         Ok(Tx::new(self.db.begin_write()?, user_action))
     }
