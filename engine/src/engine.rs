@@ -12,6 +12,7 @@
 
 use crate::Library;
 use crate::error::{ActionError, OpenError, QueryError, StorageError};
+use crate::import::watch::{FolderChanges, FolderWatcher};
 use crate::import::{
     FaceFinder, FileError, ImportProgress, ImportSink, ImportSummary, JobControl, ScanOptions,
     run_import,
@@ -24,6 +25,7 @@ use crate::types::{
 };
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -273,6 +275,9 @@ pub enum Event {
     ImportProgress(ImportProgress),
     /// A file of the running import failed (reported once per file).
     ImportFileFailed(FileError),
+    /// An import started by the folder watcher ended (an import started by
+    /// a command ends with its reply instead).
+    ImportFinished(Box<ImportSummary>),
     /// Background maintenance (an index rebuild) failed; the library stays
     /// consistent and searches stay exact over the delta.
     BackgroundFailed {
@@ -313,7 +318,7 @@ impl Engine {
         let (event_tx, event_rx) = unbounded::<Event>();
         let thread = std::thread::Builder::new()
             .name("likeness-engine".into())
-            .spawn(move || run(&config, &request_rx, &event_tx, &waker))?;
+            .spawn(move || run(config, &request_rx, &event_tx, &waker))?;
         Ok(Self {
             requests: Some(request_tx),
             events: event_rx,
@@ -422,7 +427,8 @@ struct EventSink {
     waker: Waker,
     last_done: u64,
     maintainer: IndexMaintainer,
-    library: Arc<Mutex<Library>>,
+    /// The library an import writes to (checked for a due index rebuild).
+    library: Option<Arc<Mutex<Library>>>,
 }
 
 impl EventSink {
@@ -439,7 +445,9 @@ impl ImportSink for EventSink {
         if progress.done > self.last_done {
             self.last_done = progress.done;
             self.emit(Event::LibraryChanged);
-            self.maintainer.poke(&lock(&self.library));
+            if let Some(library) = &self.library {
+                self.maintainer.poke(&lock(library));
+            }
         }
         self.emit(Event::ImportProgress(progress.clone()));
     }
@@ -449,139 +457,297 @@ impl ImportSink for EventSink {
     }
 }
 
-fn run(config: &EngineConfig, requests: &Receiver<Request>, events: &Sender<Event>, waker: &Waker) {
-    let emit = |event: Event| {
-        // The caller dropped its receiver: nobody is listening any more.
-        let _ = events.send(event);
-        waker();
-    };
-    let library = Library::open(&config.library_path).map(|l| Arc::new(Mutex::new(l)));
-    match &library {
-        Ok(_) => emit(Event::Opened {
-            path: config.library_path.clone(),
-        }),
-        Err(e) => emit(Event::OpenFailed(e.clone())),
-    }
-    let maintainer = IndexMaintainer {
-        running: Arc::new(AtomicBool::new(false)),
-        events: events.clone(),
-        waker: Arc::clone(waker),
-    };
-    let mut import: Option<RunningImport> = None;
-    for Request { id, command } in requests {
-        if import.as_ref().is_some_and(|i| i.thread.is_finished()) {
-            import = None;
-        }
-        let mutation = command.is_mutation();
-        let result = match (&library, command) {
-            (Err(e), _) => Err(EngineError::NotOpen(e.clone())),
-            (
-                Ok(_),
-                control @ (Command::PauseImport | Command::ResumeImport | Command::CancelImport),
-            ) => match &import {
-                None => Err(EngineError::NoImport),
-                Some(running) => {
-                    match control {
-                        Command::PauseImport => running.control.pause(),
-                        Command::ResumeImport => running.control.resume(),
-                        _ => running.control.cancel(),
-                    }
-                    Ok(Reply::Done)
-                }
-            },
-            (Ok(_), Command::Import { .. }) if import.is_some() => Err(EngineError::ImportRunning),
-            (
-                Ok(library),
-                Command::Import {
-                    folders,
-                    exclusions,
-                },
-            ) => {
-                let request = ImportRequest {
-                    id,
-                    folders,
-                    exclusions,
-                };
-                match start_import(config, library, request, events, &maintainer) {
-                    Ok(running) => {
-                        import = Some(running);
-                        // The reply comes when the import ends.
-                        continue;
-                    }
-                    Err(e) => Err(EngineError::Vision(e.to_string())),
-                }
-            }
-            (Ok(library), command) => execute(
-                &mut library.lock().unwrap_or_else(PoisonError::into_inner),
-                command,
-            ),
-        };
-        let changed = mutation && result.is_ok();
-        emit(Event::Reply { id, result });
-        if changed {
-            emit(Event::LibraryChanged);
-        }
-    }
-    if let Some(running) = import {
-        running.control.cancel();
-        let _ = running.thread.join();
-    }
-}
-
 fn lock(library: &Mutex<Library>) -> std::sync::MutexGuard<'_, Library> {
     library.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// An import to start: the request it answers and what to walk.
+/// An import to start: who asked (a command, or the folder watcher) and
+/// what to walk.
 struct ImportRequest {
-    id: RequestId,
+    id: Option<RequestId>,
     folders: Vec<PathBuf>,
     exclusions: Vec<String>,
 }
 
-fn start_import(
-    config: &EngineConfig,
-    library: &Arc<Mutex<Library>>,
-    request: ImportRequest,
-    events: &Sender<Event>,
-    maintainer: &IndexMaintainer,
-) -> std::io::Result<RunningImport> {
-    let ImportRequest {
-        id,
-        folders,
-        exclusions,
-    } = request;
-    let control = Arc::new(JobControl::default());
-    let job_control = Arc::clone(&control);
-    let factory = Arc::clone(&config.finder);
-    let mut sink = EventSink {
-        events: events.clone(),
-        waker: Arc::clone(&maintainer.waker),
-        last_done: 0,
-        maintainer: maintainer.clone(),
-        library: Arc::clone(library),
-    };
-    let library = Arc::clone(library);
-    let thread = std::thread::Builder::new()
-        .name("likeness-import".into())
-        .spawn(move || {
-            let result = factory().map_err(EngineError::Vision).map(|mut finder| {
-                let options = ScanOptions { exclusions };
-                let summary = run_import(
-                    &library,
-                    finder.as_mut(),
-                    &folders,
-                    &options,
-                    &job_control,
-                    &mut sink,
-                );
-                Reply::Imported(Box::new(summary))
-            });
-            sink.emit(Event::Reply { id, result });
-            sink.emit(Event::LibraryChanged);
-        })?;
-    Ok(RunningImport { control, thread })
+/// The engine thread's state between messages.
+struct EngineLoop {
+    config: EngineConfig,
+    library: Result<Arc<Mutex<Library>>, OpenError>,
+    sink: EventSink,
+    import: Option<RunningImport>,
+    watcher: Option<FolderWatcher>,
+    /// Changed files waiting for the running import to end.
+    pending: BTreeSet<PathBuf>,
 }
+
+impl EngineLoop {
+    fn open(
+        config: EngineConfig,
+        events: &Sender<Event>,
+        waker: &Waker,
+        changes: Sender<FolderChanges>,
+    ) -> Self {
+        let library = Library::open(&config.library_path).map(|l| Arc::new(Mutex::new(l)));
+        let maintainer = IndexMaintainer {
+            running: Arc::new(AtomicBool::new(false)),
+            events: events.clone(),
+            waker: Arc::clone(waker),
+        };
+        let sink = EventSink {
+            events: events.clone(),
+            waker: Arc::clone(waker),
+            last_done: 0,
+            maintainer,
+            library: None,
+        };
+        let mut this = Self {
+            config,
+            library,
+            sink,
+            import: None,
+            watcher: None,
+            pending: BTreeSet::new(),
+        };
+        match &this.library {
+            Ok(library) => {
+                this.sink.emit(Event::Opened {
+                    path: this.config.library_path.clone(),
+                });
+                let wake = Arc::clone(waker);
+                match FolderWatcher::new(changes, move || wake()) {
+                    Ok(watcher) => this.watcher = Some(watcher),
+                    Err(e) => this.background_failed("watching folders", &e.to_string()),
+                }
+                let roots = lock(library).import_roots();
+                match roots {
+                    Ok(roots) => this.watch(&roots),
+                    Err(e) => this.background_failed("watching folders", &e.to_string()),
+                }
+            }
+            Err(e) => this.sink.emit(Event::OpenFailed(e.clone())),
+        }
+        this
+    }
+
+    fn background_failed(&self, what: &str, reason: &str) {
+        self.sink.emit(Event::BackgroundFailed {
+            what: what.to_owned(),
+            reason: reason.to_owned(),
+        });
+    }
+
+    fn watch(&mut self, roots: &[PathBuf]) {
+        let Some(watcher) = &mut self.watcher else {
+            return;
+        };
+        let mut failures = Vec::new();
+        for root in roots.iter().filter(|r| r.is_dir()) {
+            if let Err(e) = watcher.watch(root) {
+                failures.push(format!("{}: {e}", root.display()));
+            }
+        }
+        for f in failures {
+            self.background_failed("watching folders", &f);
+        }
+    }
+
+    fn handle(&mut self, Request { id, command }: Request) {
+        let library = match &self.library {
+            Ok(library) => Arc::clone(library),
+            Err(e) => {
+                let result = Err(EngineError::NotOpen(e.clone()));
+                self.sink.emit(Event::Reply { id, result });
+                return;
+            }
+        };
+        let mutation = command.is_mutation();
+        let result = match command {
+            Command::PauseImport | Command::ResumeImport | Command::CancelImport => {
+                match &self.import {
+                    None => Err(EngineError::NoImport),
+                    Some(running) => {
+                        match command {
+                            Command::PauseImport => running.control.pause(),
+                            Command::ResumeImport => running.control.resume(),
+                            _ => running.control.cancel(),
+                        }
+                        Ok(Reply::Done)
+                    }
+                }
+            }
+            Command::Import { .. } if self.import.is_some() => Err(EngineError::ImportRunning),
+            Command::Import {
+                folders,
+                exclusions,
+            } => {
+                let remembered = lock(&library).add_import_roots(&folders);
+                match remembered {
+                    Ok(()) => {
+                        self.watch(&folders);
+                        self.start_import(ImportRequest {
+                            id: Some(id),
+                            folders,
+                            exclusions,
+                        });
+                        // The reply comes when the import ends.
+                        return;
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            command => {
+                let mut library = lock(&library);
+                let result = execute(&mut library, command);
+                if mutation && result.is_ok() {
+                    self.sink.maintainer.poke(&library);
+                }
+                result
+            }
+        };
+        let changed = mutation && result.is_ok();
+        self.sink.emit(Event::Reply { id, result });
+        if changed {
+            self.sink.emit(Event::LibraryChanged);
+        }
+    }
+
+    /// Folder changes: forget what disappeared, import what appeared (now,
+    /// or when the running import ends).
+    fn on_changes(&mut self, changes: FolderChanges) {
+        let (Ok(library), Some(watcher)) = (&self.library, &self.watcher) else {
+            return;
+        };
+        let changes = watcher.relevant(changes, &ScanOptions::default());
+        for e in &changes.errors {
+            self.background_failed("watching folders", e);
+        }
+        if !changes.removed.is_empty() {
+            let removed: Vec<String> = changes
+                .removed
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect();
+            let forgotten = lock(library).forget_paths(&removed);
+            match forgotten {
+                Ok(n) if n > 0 => self.sink.emit(Event::LibraryChanged),
+                Ok(_) => {}
+                Err(e) => self.background_failed("forgetting deleted photos", &e.to_string()),
+            }
+        }
+        self.pending.extend(changes.changed);
+        self.tick();
+    }
+
+    /// Reaps a finished import and starts the pending watched changes.
+    fn tick(&mut self) {
+        if self.import.as_ref().is_some_and(|i| i.thread.is_finished())
+            && let Some(done) = self.import.take()
+        {
+            // The thread reported its own result; joining only reaps it.
+            let _ = done.thread.join();
+        }
+        if self.import.is_none() && !self.pending.is_empty() && self.library.is_ok() {
+            let folders: Vec<PathBuf> = std::mem::take(&mut self.pending).into_iter().collect();
+            self.start_import(ImportRequest {
+                id: None,
+                folders,
+                exclusions: Vec::new(),
+            });
+        }
+    }
+
+    fn start_import(&mut self, request: ImportRequest) {
+        let Ok(library) = &self.library else { return };
+        let control = Arc::new(JobControl::default());
+        let job_control = Arc::clone(&control);
+        let library = Arc::clone(library);
+        let factory = Arc::clone(&self.config.finder);
+        let mut sink = EventSink {
+            events: self.sink.events.clone(),
+            waker: Arc::clone(&self.sink.waker),
+            last_done: 0,
+            maintainer: self.sink.maintainer.clone(),
+            library: Some(Arc::clone(&library)),
+        };
+        let ImportRequest {
+            id,
+            folders,
+            exclusions,
+        } = request;
+        let spawned = std::thread::Builder::new()
+            .name("likeness-import".into())
+            .spawn(move || {
+                let result = factory().map_err(EngineError::Vision).map(|mut finder| {
+                    let options = ScanOptions { exclusions };
+                    run_import(
+                        &library,
+                        finder.as_mut(),
+                        &folders,
+                        &options,
+                        &job_control,
+                        &mut sink,
+                    )
+                });
+                match (id, result) {
+                    (Some(id), result) => sink.emit(Event::Reply {
+                        id,
+                        result: result.map(|s| Reply::Imported(Box::new(s))),
+                    }),
+                    (None, Ok(summary)) => sink.emit(Event::ImportFinished(Box::new(summary))),
+                    (None, Err(e)) => sink.emit(Event::BackgroundFailed {
+                        what: "importing changed photos".into(),
+                        reason: e.to_string(),
+                    }),
+                }
+                sink.emit(Event::LibraryChanged);
+            });
+        match spawned {
+            Ok(thread) => self.import = Some(RunningImport { control, thread }),
+            Err(e) => {
+                let reason = format!("cannot start the import thread: {e}");
+                match id {
+                    Some(id) => self.sink.emit(Event::Reply {
+                        id,
+                        result: Err(EngineError::Vision(reason)),
+                    }),
+                    None => self.background_failed("importing changed photos", &reason),
+                }
+            }
+        }
+    }
+
+    fn shutdown(self) {
+        if let Some(running) = self.import {
+            running.control.cancel();
+            let _ = running.thread.join();
+        }
+    }
+}
+
+fn run(config: EngineConfig, requests: &Receiver<Request>, events: &Sender<Event>, waker: &Waker) {
+    let (changes_tx, changes_rx) = unbounded::<FolderChanges>();
+    let mut engine = EngineLoop::open(config, events, waker, changes_tx);
+    loop {
+        crossbeam_channel::select! {
+            recv(requests) -> request => match request {
+                Ok(request) => engine.handle(request),
+                Err(_) => break,
+            },
+            recv(changes_rx) -> changes => {
+                if let Ok(changes) = changes {
+                    engine.on_changes(changes);
+                }
+            },
+            default(TICK) => {},
+        }
+        engine.tick();
+    }
+    engine.shutdown();
+}
+
+/// How often the engine loop checks for a finished import with watched
+/// changes waiting.
+const TICK: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Runs one command against the library.
 fn execute(library: &mut Library, command: Command) -> Result<Reply, EngineError> {

@@ -214,6 +214,14 @@ pub struct Photo {
     pub status: ScanStatus,
 }
 
+impl Photo {
+    /// True when none of the photo's files exists any more (its faces are
+    /// kept until the user purges it).
+    pub fn is_missing(&self) -> bool {
+        self.paths.is_empty()
+    }
+}
+
 /// A face as the API shows it (no embedding: see [`FaceEmbedding`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Face {

@@ -3,6 +3,7 @@
 
 pub mod job;
 pub mod scan;
+pub mod watch;
 
 pub use job::{
     FaceFinder, FindError, FoundFaces, ImportPhase, ImportProgress, ImportSink, ImportSummary,

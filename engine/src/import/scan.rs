@@ -59,6 +59,19 @@ fn skipped(path: &Path, name: &str, depth: usize, options: &ScanOptions) -> bool
                 .any(|e| e == name || Path::new(e) == path))
 }
 
+/// True when a path below `root` lies in (or is) a hidden, system or
+/// excluded folder or file, so a walk from `root` would not take it.
+pub fn is_skipped_path(root: &Path, path: &Path, options: &ScanOptions) -> bool {
+    let Ok(relative) = path.strip_prefix(root) else {
+        return true;
+    };
+    let mut current = root.to_path_buf();
+    relative.components().any(|c| {
+        current.push(c);
+        skipped(&current, &c.as_os_str().to_string_lossy(), 1, options)
+    })
+}
+
 /// Extensions people give photos; a file with one of these whose content is
 /// not an image we read is reported, not silently skipped.
 pub const PHOTO_EXTENSIONS: [&str; 11] = [

@@ -125,3 +125,54 @@ impl Library {
         })
     }
 }
+
+impl Library {
+    /// Remembers folders the user imported, so they are watched.
+    pub fn add_import_roots(&mut self, roots: &[std::path::PathBuf]) -> Result<(), ActionError> {
+        let tx = self.begin(false)?;
+        {
+            let mut table = tx.txn().open_table(super::schema::IMPORT_ROOTS)?;
+            for root in roots {
+                table.insert(root.display().to_string().as_str(), ())?;
+            }
+        }
+        tx.commit("add import roots")?;
+        Ok(())
+    }
+
+    /// The folders the user imported, sorted.
+    pub fn import_roots(&self) -> Result<Vec<std::path::PathBuf>, crate::error::QueryError> {
+        use redb::ReadableTable;
+        let txn = self.read()?;
+        let mut out = Vec::new();
+        for entry in txn.open_table(super::schema::IMPORT_ROOTS)?.iter()? {
+            out.push(std::path::PathBuf::from(entry?.0.value()));
+        }
+        Ok(out)
+    }
+
+    /// Forgets paths that no longer exist on disk. A photo left with no path
+    /// is *missing*: its faces and people stay until the user purges it, and
+    /// it comes back if its content reappears anywhere. Returns the number
+    /// of paths forgotten.
+    pub fn forget_paths(&mut self, paths: &[String]) -> Result<u64, ActionError> {
+        use redb::ReadableTable;
+        let mut tx = self.begin(false)?;
+        let mut forgotten = 0;
+        for path in paths {
+            let id = tx
+                .txn()
+                .open_table(super::schema::PHOTO_PATHS)?
+                .get(path.as_str())?
+                .map(|v| v.value());
+            let Some(id) = id else { continue };
+            if let Some(mut row) = tx.photo(id)? {
+                row.paths.retain(|p| p != path);
+                tx.put_photo(id, &row)?;
+                forgotten += 1;
+            }
+        }
+        tx.commit("forget paths")?;
+        Ok(forgotten)
+    }
+}

@@ -48,6 +48,8 @@ pub const SUGGESTIONS: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new
 /// (face, person) → (): "this face is not this person", kept until the face
 /// or the person is deleted.
 pub const REJECTIONS: TableDefinition<(u64, u64), ()> = TableDefinition::new("rejections");
+/// Folders the user imported (watched for changes) → ().
+pub const IMPORT_ROOTS: TableDefinition<&str, ()> = TableDefinition::new("import_roots");
 /// Operation id → [`super::undo::OpRecord`]: the undo history.
 pub const OPLOG: TableDefinition<u64, &[u8]> = TableDefinition::new("oplog");
 
@@ -144,5 +146,6 @@ pub fn create_tables(txn: &redb::WriteTransaction) -> Result<(), StorageError> {
     txn.open_table(SUGGESTIONS)?;
     txn.open_table(REJECTIONS)?;
     txn.open_table(OPLOG)?;
+    txn.open_table(IMPORT_ROOTS)?;
     Ok(())
 }
