@@ -117,7 +117,9 @@ impl BBox {
     /// True when every coordinate is finite, the box is non-empty and it lies
     /// within an image of `width` × `height` pixels.
     pub fn is_in_image(&self, width: u32, height: u32) -> bool {
-        [self.x1, self.y1, self.x2, self.y2].iter().all(|v| v.is_finite())
+        [self.x1, self.y1, self.x2, self.y2]
+            .iter()
+            .all(|v| v.is_finite())
             && self.x1 >= 0.0
             && self.y1 >= 0.0
             && self.x2 <= width as f32
