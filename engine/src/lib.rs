@@ -6,8 +6,11 @@ pub mod engine;
 pub mod error;
 pub mod import;
 pub mod index;
+pub mod models;
 pub mod store;
+pub mod thumbs;
 pub mod types;
+pub mod vision;
 
 pub use engine::{
     Command, Engine, EngineConfig, EngineError, Event, FinderFactory, Reply, RequestId, Waker,

@@ -97,3 +97,26 @@ pub fn shared_dir() -> PathBuf {
     );
     dir
 }
+
+/// The models directory for tests: `$LIKENESS_MODELS`, else the shared
+/// folder's `models/`.
+pub fn models_dir() -> PathBuf {
+    std::env::var_os("LIKENESS_MODELS").map_or_else(|| shared_dir().join("models"), PathBuf::from)
+}
+
+/// Starts an engine on `library` whose imports use the real vision pipeline.
+pub fn engine_with_vision(library: &std::path::Path) -> likeness_engine::Engine {
+    let config = likeness_engine::EngineConfig {
+        library_path: library.to_owned(),
+        finder: likeness_engine::import::vision_finder_factory(models_dir()),
+    };
+    likeness_engine::Engine::start(config, std::sync::Arc::new(|| {})).expect("start engine")
+}
+
+/// Runs an import through the engine and returns its summary.
+pub fn import_folders(engine: &likeness_engine::Engine, folders: Vec<PathBuf>) -> likeness_engine::import::ImportSummary {
+    match engine.call(likeness_engine::Command::Import { folders, exclusions: Vec::new() }) {
+        Ok(likeness_engine::Reply::Imported(summary)) => *summary,
+        other => panic!("import failed: {other:?}"),
+    }
+}

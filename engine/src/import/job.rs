@@ -86,7 +86,8 @@ pub struct ImportProgress {
 pub struct ImportSummary {
     /// Image files seen.
     pub photos_seen: u64,
-    /// Photos whose content was new (scanned now).
+    /// Photos whose content was new and scanned now (failures are counted
+    /// in `failed` only).
     pub new_photos: u64,
     /// Files whose content the library already had (same photo, maybe a new path).
     pub duplicates: u64,
@@ -351,14 +352,14 @@ fn import_one(
     let commit = lock(library)
         .record_photo(&photo, &faces)
         .map_err(|e| fail(e.to_string()))?;
-    if commit.scanned {
+    if !commit.scanned {
+        summary.duplicates += 1;
+    } else if failure.is_none() {
         summary.new_photos += 1;
         summary.faces_found += commit.faces.len() as u64;
         if photo.status == ScanStatus::NoFaces {
             summary.no_faces += 1;
         }
-    } else {
-        summary.duplicates += 1;
     }
     failure.map_or(Ok(()), Err)
 }

@@ -3,6 +3,7 @@
 
 pub mod job;
 pub mod scan;
+pub mod vision_finder;
 pub mod watch;
 
 pub use job::{
@@ -10,3 +11,4 @@ pub use job::{
     JobControl, run_import,
 };
 pub use scan::{FileError, ScanOptions};
+pub use vision_finder::vision_finder_factory;

@@ -1,0 +1,165 @@
+//! Vision benchmark: images/s and per-stage times over the shared test
+//! photos, peak memory, and the reference pipeline (insightface +
+//! onnxruntime) side by side on the same images and cores when its Python
+//! environment exists.
+//!
+//! `cargo bench -p likeness-engine --bench vision`
+//! Env: `LIKENESS_SHARED` (test data), `LIKENESS_DEVICE`, `LIKENESS_BENCH_BATCH`
+//! (images per detector run, default 8), `LIKENESS_REFERENCE_PYTHON` (a Python
+//! with insightface 2.1, onnxruntime and opencv; default
+//! `/root/.cache/likeness/venv/bin/python`; `none` skips the reference).
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use likeness_engine::models::ModelPack;
+use likeness_engine::vision::{DetectRecord, DevicePreference, Vision};
+
+fn shared_dir() -> PathBuf {
+    std::env::var_os("LIKENESS_SHARED")
+        .filter(|d| !d.is_empty())
+        .map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
+            PathBuf::from,
+        )
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// Runs the reference script; returns (images/s as it reports it, wall seconds).
+fn run_reference(python: &str, shared: &Path, list: &Path) -> Result<(f64, f64, String), String> {
+    let root = std::env::temp_dir().join("likeness_reference_root");
+    let pack = root.join("models/buffalo_sc");
+    std::fs::create_dir_all(&pack).map_err(|e| e.to_string())?;
+    let src = shared.join("models/buffalo_sc");
+    for (from, to) in [
+        ("scrfd_500m_bnkps.onnx", "det_500m.onnx"),
+        ("w600k_mbf.onnx", "w600k_mbf.onnx"),
+    ] {
+        if !pack.join(to).exists() {
+            std::fs::copy(src.join(from), pack.join(to)).map_err(|e| e.to_string())?;
+        }
+    }
+    let out = std::env::temp_dir().join("likeness_reference_out.jsonl");
+    let t = Instant::now();
+    let o = Command::new(python)
+        .arg(shared.join("bench/reference_insightface.py"))
+        .arg(&root)
+        .arg(&out)
+        .arg(format!("@{}", list.display()))
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    let wall = t.elapsed().as_secs_f64();
+    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
+    if !o.status.success() {
+        return Err(stderr);
+    }
+    let line = stderr
+        .lines()
+        .rev()
+        .find(|l| l.contains("images/s"))
+        .unwrap_or_default()
+        .to_owned();
+    let ips = line
+        .split(',')
+        .find(|p| p.contains("images/s"))
+        .and_then(|p| p.split_whitespace().next())
+        .and_then(|v| v.parse::<f64>().ok())
+        .ok_or_else(|| format!("no images/s in: {stderr}"))?;
+    Ok((ips, wall, line))
+}
+
+fn main() {
+    let shared = shared_dir();
+    let faces = shared.join("faces");
+    let reference = faces.join("reference/insightface_buffalo_sc.jsonl");
+    let Ok(file) = std::fs::File::open(&reference) else {
+        eprintln!(
+            "shared data not found at {} (set LIKENESS_SHARED)",
+            shared.display()
+        );
+        std::process::exit(1);
+    };
+    let paths: Vec<String> = std::io::BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter_map(|l| serde_json::from_str::<DetectRecord>(&l).ok())
+        .map(|r| faces.join(r.path).to_string_lossy().into_owned())
+        .collect();
+    let batch: usize = std::env::var("LIKENESS_BENCH_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+
+    let t = Instant::now();
+    let pack = ModelPack::load(&shared.join("models"), "buffalo_sc").expect("model pack");
+    let pref = DevicePreference::from_env().expect("LIKENESS_DEVICE");
+    let vision = Vision::new(&pack, pref).expect("vision");
+    println!(
+        "models loaded in {:.2} s on {}",
+        t.elapsed().as_secs_f64(),
+        vision.backend_name()
+    );
+
+    // Warm-up on a few images (kernel set-up), not counted.
+    let warm: Vec<String> = paths.iter().take(batch).cloned().collect();
+    vision.detect_records(&warm, batch).expect("warm-up");
+    let before = vision.stage_times();
+
+    let t = Instant::now();
+    let mut faces_found = 0usize;
+    vision
+        .detect_paths(&paths, batch, |_, r| {
+            if let Ok((_, _, f)) = r {
+                faces_found += f.len();
+            }
+        })
+        .expect("pipeline");
+    let secs = t.elapsed().as_secs_f64();
+    let after = vision.stage_times();
+    let n = paths.len() as f64;
+    let ours = n / secs;
+    let ms = |a: std::time::Duration, b: std::time::Duration| (a - b).as_secs_f64() * 1000.0 / n;
+    println!(
+        "likeness: {} images, {faces_found} faces in {secs:.2} s = {ours:.2} images/s (batch {batch})",
+        paths.len()
+    );
+    println!(
+        "  per image: decode+letterbox {:.1} ms (thread pool, overlapped), detect {:.1} ms, align {:.2} ms, embed {:.1} ms",
+        ms(after.decode, before.decode),
+        ms(after.detect, before.detect),
+        ms(after.align, before.align),
+        ms(after.embed, before.embed)
+    );
+    if let Some(rss) = peak_rss_mib() {
+        println!("  peak RSS {rss:.0} MiB");
+    }
+
+    let python = std::env::var("LIKENESS_REFERENCE_PYTHON")
+        .unwrap_or_else(|_| "/root/.cache/likeness/venv/bin/python".into());
+    if python == "none" || !Path::new(&python).exists() {
+        println!("reference: skipped (no Python at {python}; set LIKENESS_REFERENCE_PYTHON)");
+        return;
+    }
+    let list = std::env::temp_dir().join("likeness_bench_list.txt");
+    std::fs::write(&list, paths.join("\n")).expect("list file");
+    match run_reference(&python, &shared, &list) {
+        Ok((ips, wall, line)) => {
+            println!(
+                "reference (insightface 2.1 + onnxruntime, CPU): {line}; wall {wall:.1} s incl. start-up and imread"
+            );
+            println!(
+                "ratio likeness / reference = {:.2}x (reference counts app.get only, we count decode too)",
+                ours / ips
+            );
+        }
+        Err(e) => println!("reference failed: {e}"),
+    }
+}

@@ -1,0 +1,547 @@
+//! Vision: photo file to faces (boxes, five landmarks, scores and
+//! L2-normalised ArcFace embeddings).
+//!
+//! The ONNX models of a [`ModelPack`] are parsed at run time by `onnx-ir` and
+//! executed node by node with burn tensor ops ([`graph`]), on burn's wgpu
+//! backend when a GPU exists, otherwise on its `flex` CPU backend. The
+//! pipeline matches insightface's `FaceAnalysis` (the reference): SCRFD on a
+//! 640×640 letterbox ([`detect`]), Umeyama alignment to the ArcFace template
+//! ([`align`]), ArcFace embedding of all faces of a batch at once.
+
+pub mod align;
+pub mod decode;
+pub mod detect;
+pub mod device;
+pub mod gpu_prep;
+pub mod graph;
+pub mod record;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use burn::tensor::{Device, Tensor, TensorData};
+use rayon::prelude::*;
+
+use crate::models::ModelPack;
+use crate::types::{BBox, EMBEDDING_DIM, Embedding, Landmarks};
+
+pub use decode::{DecodeError, DecodedImage, decode_bytes, decode_path};
+pub use detect::Detection;
+pub use device::DevicePreference;
+pub use graph::GraphError;
+pub use record::{DetectRecord, FaceRecord};
+
+use align::ALIGNED_SIZE;
+use detect::Letterbox;
+
+/// Default detector input side (insightface's `det_size`).
+pub const DEFAULT_DET_SIZE: usize = 640;
+
+/// Largest number of faces embedded in one model run.
+const EMBED_CHUNK: usize = 64;
+
+/// Why a vision operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VisionError {
+    /// A model could not be loaded into the executor.
+    #[error("model {model}: {source}")]
+    Model {
+        /// Which model.
+        model: &'static str,
+        /// The executor's reason.
+        source: GraphError,
+    },
+    /// Running a model failed.
+    #[error("inference failed: {0}")]
+    Inference(#[from] GraphError),
+    /// The compute device could not be set up or failed.
+    #[error("device: {0}")]
+    Device(String),
+    /// A caller-supplied argument is invalid.
+    #[error("invalid argument: {0}")]
+    Invalid(String),
+}
+
+/// A face found in a photo, with its embedding.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DetectedFace {
+    /// Box in image pixels (after EXIF orientation).
+    pub bbox: BBox,
+    /// Five landmarks in image pixels.
+    pub landmarks: Landmarks,
+    /// Detector score.
+    pub score: f32,
+    /// L2-normalised 512-d ArcFace embedding.
+    pub embedding: Embedding,
+}
+
+/// Accumulated time spent per stage (summed over threads for decoding).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StageTimes {
+    /// Reading and decoding files (plus the detector letterbox, done alongside).
+    pub decode: Duration,
+    /// Detector inference and output decoding.
+    pub detect: Duration,
+    /// Landmark alignment (warps).
+    pub align: Duration,
+    /// Recognizer inference.
+    pub embed: Duration,
+    /// Images processed.
+    pub images: u64,
+    /// Faces embedded.
+    pub faces: u64,
+}
+
+#[derive(Default)]
+struct Stats {
+    decode: AtomicU64,
+    detect: AtomicU64,
+    align: AtomicU64,
+    embed: AtomicU64,
+    images: AtomicU64,
+    faces: AtomicU64,
+}
+
+fn add(counter: &AtomicU64, since: Instant) {
+    counter.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
+}
+
+/// An image decoded and letterboxed for the detector.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The decoded photo.
+    pub image: DecodedImage,
+    input: Vec<f32>,
+    letterbox: Letterbox,
+}
+
+/// Decodes a file and prepares its detector input (thread-safe, no model).
+pub fn prepare_path(path: &Path, det_size: usize) -> Result<Prepared, DecodeError> {
+    let image = decode_path(path)?;
+    Ok(prepare_image(image, det_size))
+}
+
+/// Prepares the detector input of a decoded image.
+pub fn prepare_image(image: DecodedImage, det_size: usize) -> Prepared {
+    let mut input = vec![0.0f32; 3 * det_size * det_size];
+    let letterbox = detect::letterbox_into(&image, det_size, det_size, &mut input);
+    Prepared {
+        image,
+        input,
+        letterbox,
+    }
+}
+
+/// The vision pipeline with its models loaded on a device.
+pub struct Vision {
+    detector: graph::Graph,
+    recognizer: graph::Graph,
+    device: Device,
+    backend: String,
+    pack_id: String,
+    det_size: usize,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for Vision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vision")
+            .field("backend", &self.backend)
+            .field("pack", &self.pack_id)
+            .field("det_size", &self.det_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `f`, turning a panic inside the tensor backend into an error.
+fn guarded<T>(f: impl FnOnce() -> Result<T, VisionError>) -> Result<T, VisionError> {
+    catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+            .unwrap_or_else(|| "backend panicked".into());
+        Err(VisionError::Device(msg))
+    })
+}
+
+impl Vision {
+    /// Loads the pack's models onto the preferred device.
+    pub fn new(pack: &ModelPack, device: DevicePreference) -> Result<Self, VisionError> {
+        let (device, backend) = device::select(device)?;
+        guarded(|| {
+            let detector =
+                graph::Graph::from_bytes(pack.detector_onnx(), &device).map_err(|source| {
+                    VisionError::Model {
+                        model: "detector",
+                        source,
+                    }
+                })?;
+            let recognizer =
+                graph::Graph::from_bytes(pack.recognizer_onnx(), &device).map_err(|source| {
+                    VisionError::Model {
+                        model: "recognizer",
+                        source,
+                    }
+                })?;
+            Ok(Self {
+                detector,
+                recognizer,
+                device: device.clone(),
+                backend: backend.clone(),
+                pack_id: pack.id().to_owned(),
+                det_size: DEFAULT_DET_SIZE,
+                stats: Stats::default(),
+            })
+        })
+    }
+
+    /// Uses a different detector input side (a multiple of 32, 64 to 2048).
+    pub fn with_det_size(mut self, size: usize) -> Result<Self, VisionError> {
+        if size % 32 != 0 || !(64..=2048).contains(&size) {
+            return Err(VisionError::Invalid(format!(
+                "detector size {size} must be a multiple of 32 between 64 and 2048"
+            )));
+        }
+        self.det_size = size;
+        Ok(self)
+    }
+
+    /// The detector input side in use.
+    pub fn det_size(&self) -> usize {
+        self.det_size
+    }
+
+    /// The backend running the models, e.g. `flex (CPU)`.
+    pub fn backend_name(&self) -> &str {
+        &self.backend
+    }
+
+    /// The model pack id recorded with every embedding.
+    pub fn pack_id(&self) -> &str {
+        &self.pack_id
+    }
+
+    /// Time spent per stage since this `Vision` was created.
+    pub fn stage_times(&self) -> StageTimes {
+        let d = |a: &AtomicU64| Duration::from_nanos(a.load(Ordering::Relaxed));
+        StageTimes {
+            decode: d(&self.stats.decode),
+            detect: d(&self.stats.detect),
+            align: d(&self.stats.align),
+            embed: d(&self.stats.embed),
+            images: self.stats.images.load(Ordering::Relaxed),
+            faces: self.stats.faces.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Finds and embeds every face of a photo.
+    pub fn detect(&self, img: &DecodedImage) -> Result<Vec<DetectedFace>, VisionError> {
+        let prepared = prepare_image(img.clone(), self.det_size);
+        Ok(self.detect_prepared(&[prepared])?.pop().unwrap_or_default())
+    }
+
+    /// Finds and embeds the faces of several prepared photos: one detector run
+    /// for the batch, one recognizer run for all their faces.
+    pub fn detect_prepared(
+        &self,
+        batch: &[Prepared],
+    ) -> Result<Vec<Vec<DetectedFace>>, VisionError> {
+        let dets = self.run_detector(batch)?;
+        let items: Vec<(&DecodedImage, Landmarks)> = batch
+            .iter()
+            .zip(&dets)
+            .flat_map(|(p, ds)| ds.iter().map(move |d| (&p.image, d.landmarks)))
+            .collect();
+        let mut embeddings = self.embed_aligned(&items)?.into_iter();
+        self.stats
+            .images
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        Ok(dets
+            .into_iter()
+            .map(|ds| {
+                ds.into_iter()
+                    .filter_map(|d| {
+                        let e = embeddings.next()??;
+                        Some(DetectedFace {
+                            bbox: d.bbox,
+                            landmarks: d.landmarks,
+                            score: d.score,
+                            embedding: e,
+                        })
+                    })
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Runs the detector on a batch; detections per image, in image pixels.
+    pub fn run_detector(&self, batch: &[Prepared]) -> Result<Vec<Vec<Detection>>, VisionError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let s = self.det_size;
+        if let Some(bad) = batch.iter().find(|p| p.input.len() != 3 * s * s) {
+            return Err(VisionError::Invalid(format!(
+                "prepared input of {} floats, expected {} (det size {s})",
+                bad.input.len(),
+                3 * s * s
+            )));
+        }
+        let t0 = Instant::now();
+        let n = batch.len();
+        let mut data = Vec::with_capacity(n * 3 * s * s);
+        for p in batch {
+            data.extend_from_slice(&p.input);
+        }
+        let outs = guarded(|| {
+            let input = Tensor::<4>::from_data(TensorData::new(data, [n, 3, s, s]), &self.device);
+            let outs = self.detector.run(input)?;
+            if outs.len() < 9 {
+                return Err(VisionError::Invalid(format!(
+                    "detector has {} outputs, expected 9 (scores, boxes, landmarks per stride)",
+                    outs.len()
+                )));
+            }
+            Ok(graph::read_all(
+                outs.into_iter().map(graph::Ft::into_tensor).collect(),
+            )?)
+        })?;
+        let result = (0..n)
+            .map(|b| {
+                let part = |i: usize| {
+                    let per = outs[i].len() / n;
+                    &outs[i][b * per..(b + 1) * per]
+                };
+                detect::decode_outputs(
+                    [part(0), part(1), part(2)],
+                    [part(3), part(4), part(5)],
+                    [part(6), part(7), part(8)],
+                    s,
+                    s,
+                    batch[b].letterbox.scale,
+                    detect::SCORE_THRESHOLD,
+                )
+            })
+            .collect();
+        add(&self.stats.detect, t0);
+        Ok(result)
+    }
+
+    /// Aligns and embeds faces given by their landmarks; `None` for a face
+    /// whose landmarks are degenerate.
+    pub fn embed_aligned(
+        &self,
+        items: &[(&DecodedImage, Landmarks)],
+    ) -> Result<Vec<Option<Embedding>>, VisionError> {
+        let mut result = Vec::with_capacity(items.len());
+        for chunk in items.chunks(EMBED_CHUNK) {
+            let t0 = Instant::now();
+            let per = 3 * ALIGNED_SIZE * ALIGNED_SIZE;
+            let mut data = vec![0.0f32; chunk.len() * per];
+            let ok: Vec<bool> = data
+                .par_chunks_mut(per)
+                .zip(chunk.par_iter())
+                .map(|(out, (img, lm))| align::align_into(img, lm, out))
+                .collect();
+            add(&self.stats.align, t0);
+            let t1 = Instant::now();
+            let n = chunk.len();
+            let out = guarded(|| {
+                let input = Tensor::<4>::from_data(
+                    TensorData::new(data, [n, 3, ALIGNED_SIZE, ALIGNED_SIZE]),
+                    &self.device,
+                );
+                let mut outs = self.recognizer.run(input)?;
+                let first = outs
+                    .drain(..)
+                    .next()
+                    .ok_or_else(|| VisionError::Invalid("recognizer has no output".into()))?;
+                if first.shape().last().copied() != Some(EMBEDDING_DIM) {
+                    return Err(VisionError::Invalid(format!(
+                        "recognizer output {:?}, expected [N, {EMBEDDING_DIM}]",
+                        first.shape()
+                    )));
+                }
+                Ok(graph::read_all(vec![first.into_tensor()])?
+                    .pop()
+                    .unwrap_or_default())
+            })?;
+            add(&self.stats.embed, t1);
+            self.stats.faces.fetch_add(n as u64, Ordering::Relaxed);
+            for (i, good) in ok.into_iter().enumerate() {
+                let Some(v) = out.get(i * EMBEDDING_DIM..(i + 1) * EMBEDDING_DIM) else {
+                    result.push(None);
+                    continue;
+                };
+                result.push(good.then(|| l2_normalise(v)).flatten());
+            }
+        }
+        Ok(result)
+    }
+
+    /// Finds the face inside a user-drawn box (padded by half its size on
+    /// each side) and embeds it; `None` when no face is there.
+    pub fn embed_region(
+        &self,
+        img: &DecodedImage,
+        bbox: BBox,
+    ) -> Result<Option<DetectedFace>, VisionError> {
+        let vals = [bbox.x1, bbox.y1, bbox.x2, bbox.y2];
+        if vals.iter().any(|v| !v.is_finite()) || bbox.width() < 2.0 || bbox.height() < 2.0 {
+            return Err(VisionError::Invalid(format!(
+                "box {bbox:?} is empty or not finite"
+            )));
+        }
+        let (pw, ph) = (bbox.width() * 0.5, bbox.height() * 0.5);
+        let x0 = (bbox.x1 - pw).floor().max(0.0) as u32;
+        let y0 = (bbox.y1 - ph).floor().max(0.0) as u32;
+        let x1 = ((bbox.x2 + pw).ceil() as u32).min(img.width);
+        let y1 = ((bbox.y2 + ph).ceil() as u32).min(img.height);
+        if x1 <= x0 + 1 || y1 <= y0 + 1 {
+            return Ok(None);
+        }
+        let (cw, ch) = (x1 - x0, y1 - y0);
+        let mut rgb = Vec::with_capacity((cw * ch * 3) as usize);
+        for y in y0..y1 {
+            let start = ((y * img.width + x0) * 3) as usize;
+            rgb.extend_from_slice(&img.rgb[start..start + (cw * 3) as usize]);
+        }
+        let Some(crop) = DecodedImage::from_rgb(cw, ch, rgb) else {
+            return Ok(None);
+        };
+        let prepared = prepare_image(crop, self.det_size);
+        let dets = self.run_detector(std::slice::from_ref(&prepared))?;
+        let (ox, oy) = (x0 as f32, y0 as f32);
+        let best = dets
+            .into_iter()
+            .flatten()
+            .map(|mut d| {
+                d.bbox = BBox {
+                    x1: d.bbox.x1 + ox,
+                    y1: d.bbox.y1 + oy,
+                    x2: d.bbox.x2 + ox,
+                    y2: d.bbox.y2 + oy,
+                };
+                for p in &mut d.landmarks {
+                    p[0] += ox;
+                    p[1] += oy;
+                }
+                d
+            })
+            .filter(|d| d.bbox.iou(&bbox) > 0.2)
+            .max_by(|a, b| (a.bbox.iou(&bbox) * a.score).total_cmp(&(b.bbox.iou(&bbox) * b.score)));
+        let Some(d) = best else {
+            return Ok(None);
+        };
+        let emb = self.embed_aligned(&[(img, d.landmarks)])?.pop().flatten();
+        Ok(emb.map(|embedding| DetectedFace {
+            bbox: d.bbox,
+            landmarks: d.landmarks,
+            score: d.score,
+            embedding,
+        }))
+    }
+
+    /// Processes many files: decoding (and letterboxing) runs on a thread pool
+    /// while this thread runs the models, `batch` photos per detector run.
+    /// `on_result` receives each path's index and outcome, in order.
+    pub fn detect_paths<P, F>(
+        &self,
+        paths: &[P],
+        batch: usize,
+        mut on_result: F,
+    ) -> Result<(), VisionError>
+    where
+        P: AsRef<Path> + Sync,
+        F: FnMut(usize, Result<(u32, u32, Vec<DetectedFace>), DecodeError>),
+    {
+        let batch = batch.max(1);
+        let det_size = self.det_size;
+        let (tx, rx) = crossbeam_channel::bounded::<Vec<(usize, Result<Prepared, DecodeError>)>>(2);
+        std::thread::scope(|scope| {
+            let stats = &self.stats;
+            scope.spawn(move || {
+                for (ci, chunk) in paths.chunks(batch).enumerate() {
+                    let prepared: Vec<_> = chunk
+                        .par_iter()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            let t = Instant::now();
+                            let r = prepare_path(p.as_ref(), det_size);
+                            add(&stats.decode, t);
+                            (ci * batch + i, r)
+                        })
+                        .collect();
+                    if tx.send(prepared).is_err() {
+                        return;
+                    }
+                }
+            });
+            for chunk in rx {
+                let mut ok = Vec::new();
+                let mut idx = Vec::new();
+                for (i, r) in chunk {
+                    match r {
+                        Ok(p) => {
+                            idx.push(i);
+                            ok.push(p);
+                        }
+                        Err(e) => on_result(i, Err(e)),
+                    }
+                }
+                let faces = self.detect_prepared(&ok)?;
+                for ((i, p), f) in idx.into_iter().zip(&ok).zip(faces) {
+                    on_result(i, Ok((p.image.width, p.image.height, f)));
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// The JSON record (`likeness detect --json` line) for one file.
+    pub fn detect_record(&self, path: &str) -> DetectRecord {
+        let mut out = None;
+        let res = self.detect_paths(&[path], 1, |_, r| out = Some(r));
+        match (res, out) {
+            (Err(e), _) => DetectRecord::error(path, &e.to_string()),
+            (Ok(()), Some(Ok((w, h, faces)))) => DetectRecord::faces(path, w, h, &faces),
+            (Ok(()), Some(Err(e))) => DetectRecord::error(path, &e.to_string()),
+            (Ok(()), None) => DetectRecord::error(path, "not processed"),
+        }
+    }
+
+    /// JSON records for many files, decoding in parallel with inference.
+    pub fn detect_records(
+        &self,
+        paths: &[String],
+        batch: usize,
+    ) -> Result<Vec<DetectRecord>, VisionError> {
+        let mut out: Vec<DetectRecord> = paths
+            .iter()
+            .map(|p| DetectRecord::error(p, "not processed"))
+            .collect();
+        self.detect_paths(paths, batch, |i, r| {
+            out[i] = match r {
+                Ok((w, h, faces)) => DetectRecord::faces(&paths[i], w, h, &faces),
+                Err(e) => DetectRecord::error(&paths[i], &e.to_string()),
+            };
+        })?;
+        Ok(out)
+    }
+}
+
+/// Scales a vector to unit length; `None` for a zero or non-finite vector.
+pub fn l2_normalise(v: &[f32]) -> Option<Embedding> {
+    let norm = v
+        .iter()
+        .map(|x| f64::from(*x) * f64::from(*x))
+        .sum::<f64>()
+        .sqrt();
+    if !norm.is_finite() || norm <= f64::EPSILON {
+        return None;
+    }
+    Some(v.iter().map(|x| (f64::from(*x) / norm) as f32).collect())
+}

@@ -1,0 +1,42 @@
+//! The wgpu path gives the same faces as the CPU path. Ignored by default
+//! (the first wgpu run compiles its kernels, minutes on a software adapter):
+//! `cargo test -p likeness-engine --test vision_gpu -- --ignored`; needs a
+//! wgpu adapter (a GPU, or Mesa's lavapipe: `apt-get install mesa-vulkan-drivers libvulkan1`).
+
+mod vision_common;
+
+use likeness_engine::vision::{DevicePreference, Vision, decode_path};
+use vision_common::{cosine, pack, shared_dir};
+
+#[test]
+#[ignore = "needs a wgpu adapter and minutes of kernel compilation; run with --ignored"]
+fn gpu_matches_cpu() {
+    let pack = pack();
+    let cpu = Vision::new(&pack, DevicePreference::Cpu).expect("cpu");
+    let gpu = Vision::new(&pack, DevicePreference::Gpu).expect("a wgpu adapter");
+    println!("gpu backend: {}", gpu.backend_name());
+    let faces = shared_dir().join("faces");
+    for rel in ["group/insightface_t1.jpg", "edge/low_res_240p.jpg"] {
+        let img = decode_path(faces.join(rel)).expect("decodes");
+        let a = cpu.detect(&img).expect("cpu detect");
+        let t = std::time::Instant::now();
+        let b = gpu.detect(&img).expect("gpu detect");
+        println!(
+            "{rel}: {} faces cpu, {} gpu ({:?} on gpu)",
+            a.len(),
+            b.len(),
+            t.elapsed()
+        );
+        assert_eq!(a.len(), b.len(), "{rel}");
+        for (x, y) in a.iter().zip(&b) {
+            assert!(
+                x.bbox.iou(&y.bbox) > 0.98,
+                "{rel}: {:?} vs {:?}",
+                x.bbox,
+                y.bbox
+            );
+            let c = cosine(&x.embedding, &y.embedding);
+            assert!(c > 0.999, "{rel}: cosine {c}");
+        }
+    }
+}

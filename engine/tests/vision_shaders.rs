@@ -1,0 +1,107 @@
+//! The WGSL pre-processing shaders (`shaders/`) agree with the CPU path.
+//! Ignored by default (needs a wgpu adapter, e.g. Mesa lavapipe:
+//! `apt-get install mesa-vulkan-drivers libvulkan1`):
+//! `cargo test -p likeness-engine --test vision_shaders -- --ignored`.
+
+use likeness_engine::vision::DecodedImage;
+use likeness_engine::vision::align::align_into;
+use likeness_engine::vision::detect::letterbox_into;
+use likeness_engine::vision::gpu_prep::GpuPrep;
+
+/// A deterministic photo-like image: gradients plus pseudo-random texture.
+fn synthetic(w: u32, h: u32) -> DecodedImage {
+    let mut state = 0x2545_f491_u32;
+    let mut rgb = Vec::with_capacity((w * h * 3) as usize);
+    for y in 0..h {
+        for x in 0..w {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            let n = (state % 64) as u32;
+            rgb.push(((x * 255 / w + n) % 256) as u8);
+            rgb.push(((y * 255 / h + n / 2) % 256) as u8);
+            rgb.push((((x + y) * 128 / (w + h) + n) % 256) as u8);
+        }
+    }
+    DecodedImage::from_rgb(w, h, rgb).expect("sizes match")
+}
+
+fn compare(name: &str, gpu: &[f32], cpu: &[f32], step: f32) {
+    assert_eq!(gpu.len(), cpu.len(), "{name}: lengths");
+    let mut off = 0usize;
+    let mut max = 0f32;
+    for (a, b) in gpu.iter().zip(cpu) {
+        let d = (a - b).abs();
+        max = max.max(d);
+        if d > step * 0.5 {
+            off += 1;
+        }
+    }
+    let frac = off as f64 / cpu.len() as f64;
+    println!(
+        "{name}: {off} of {} values differ ({:.4} %), max diff {:.2} levels",
+        cpu.len(),
+        100.0 * frac,
+        max / step
+    );
+    assert!(
+        max <= step * 1.01,
+        "{name}: max difference {} levels",
+        max / step
+    );
+    assert!(
+        frac < 0.01,
+        "{name}: {:.3} % of values differ",
+        100.0 * frac
+    );
+}
+
+#[test]
+#[ignore = "needs a wgpu adapter; run with --ignored"]
+fn letterbox_and_warp_shaders_match_cpu() {
+    let gpu = GpuPrep::new().expect("a wgpu adapter");
+    println!("adapter: {}", gpu.adapter_name());
+    for (w, h) in [(427u32, 240u32), (250, 250), (1280, 1280), (300, 700)] {
+        let img = synthetic(w, h);
+        let (g, _) = gpu.letterbox(&img, 640).expect("letterbox shader");
+        let mut c = vec![0.0; 3 * 640 * 640];
+        letterbox_into(&img, 640, 640, &mut c);
+        compare(&format!("letterbox {w}x{h}"), &g, &c, 1.0 / 128.0);
+    }
+    let img = synthetic(400, 300);
+    let faces = [
+        [
+            [150.0, 120.0],
+            [210.0, 118.0],
+            [182.0, 150.0],
+            [158.0, 185.0],
+            [205.0, 183.0],
+        ],
+        [
+            [20.0, 30.0],
+            [60.0, 40.0],
+            [35.0, 60.0],
+            [25.0, 80.0],
+            [55.0, 85.0],
+        ],
+        [
+            [350.0, 250.0],
+            [390.0, 262.0],
+            [372.0, 280.0],
+            [355.0, 295.0],
+            [385.0, 299.0],
+        ],
+    ];
+    let g = gpu.warp(&img, &faces).expect("warp shader");
+    let per = 3 * 112 * 112;
+    for (i, lm) in faces.iter().enumerate() {
+        let mut c = vec![0.0; per];
+        assert!(align_into(&img, lm, &mut c));
+        compare(
+            &format!("warp face {i}"),
+            &g[i * per..(i + 1) * per],
+            &c,
+            1.0 / 127.5,
+        );
+    }
+}

@@ -1,0 +1,66 @@
+//! End-to-end import of the real photos in the shared folder: every photo is
+//! accounted for, face counts equal what the vision pipeline finds, a second
+//! import does nothing, and the library is consistent.
+
+use likeness_engine::import::FaceFinder;
+use likeness_engine::import::vision_finder::VisionFinder;
+use likeness_engine::vision::DevicePreference;
+use likeness_engine::{Command, PhotoId, Reply};
+use likeness_tests::{engine_with_vision, import_folders, models_dir, shared_dir};
+use std::collections::BTreeMap;
+
+#[test]
+fn import_shared_faces_end_to_end() {
+    let faces_dir = shared_dir().join("faces");
+    let reference = std::fs::read_to_string(faces_dir.join("reference/insightface_buffalo_sc.jsonl")).expect("reference");
+    let images = reference.lines().count() as u64;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let library = dir.path().join("lib.redb");
+    let engine = engine_with_vision(&library);
+
+    let first = import_folders(&engine, vec![faces_dir.clone()]);
+    assert_eq!(first.photos_seen, images, "every image file is seen: {first:?}");
+    assert!(first.failed.is_empty(), "{:?}", first.failed);
+    assert_eq!(first.new_photos + first.duplicates, images);
+    assert!(first.faces_found > 0);
+
+    let Reply::Export(export) = engine.call(Command::Export { with_embeddings: false }).expect("export") else {
+        panic!("unexpected reply");
+    };
+    assert_eq!(export.photos.len() as u64, first.new_photos);
+    assert_eq!(export.faces.len() as u64, first.faces_found);
+    let mut per_photo: BTreeMap<String, usize> = BTreeMap::new();
+    for f in &export.faces {
+        *per_photo.entry(f.photo.clone()).or_default() += 1;
+    }
+
+    // Face counts per photo equal what the vision pipeline finds on its own,
+    // on a sample that includes every group photo.
+    let mut finder = VisionFinder::load(&models_dir(), "buffalo_sc", DevicePreference::Cpu).expect("vision");
+    let sample: Vec<_> = reference
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["path"].as_str().map(str::to_owned))
+        .enumerate()
+        .filter(|(i, p)| p.starts_with("group/") || p.starts_with("edge/") || i % 40 == 0)
+        .map(|(_, p)| faces_dir.join(p))
+        .collect();
+    assert!(sample.len() > 15, "sample of {}", sample.len());
+    for path in &sample {
+        let bytes = std::fs::read(path).expect("read photo");
+        let found = finder.find_faces(path, &bytes).expect("vision");
+        let id = PhotoId::of_bytes(&bytes).to_hex();
+        assert_eq!(per_photo.get(&id).copied().unwrap_or(0), found.faces.len(), "{}", path.display());
+    }
+
+    // A second import does nothing and creates nothing.
+    let second = import_folders(&engine, vec![faces_dir]);
+    assert_eq!((second.new_photos, second.faces_found), (0, 0), "{second:?}");
+    assert_eq!(second.duplicates, images);
+    let Reply::Check(report) = engine.call(Command::Check { repair: false }).expect("check") else {
+        panic!("unexpected reply");
+    };
+    assert!(report.is_consistent(), "{:?}", report.problems);
+    assert_eq!(report.faces, first.faces_found);
+    assert_eq!(report.indexed_faces, first.faces_found, "every face has its embedding indexed");
+}
