@@ -17,7 +17,7 @@ fn synthetic(w: u32, h: u32) -> DecodedImage {
             state ^= state << 13;
             state ^= state >> 17;
             state ^= state << 5;
-            let n = (state % 64) as u32;
+            let n = state % 64;
             rgb.push(((x * 255 / w + n) % 256) as u8);
             rgb.push(((y * 255 / h + n / 2) % 256) as u8);
             rgb.push((((x + y) * 128 / (w + h) + n) % 256) as u8);
