@@ -5,7 +5,7 @@
 //!
 //! `cargo bench -p likeness-engine --bench vision`
 //! Env: `LIKENESS_SHARED` (test data), `LIKENESS_DEVICE`, `LIKENESS_BENCH_BATCH`
-//! (images per detector run, default 8), `LIKENESS_REFERENCE_PYTHON` (a Python
+//! (images per detector run, default 8), `LIKENESS_BENCH_LIMIT` (use N images spread over the set), `LIKENESS_REFERENCE_PYTHON` (a Python
 //! with insightface 2.1, onnxruntime and opencv; default
 //! `/root/.cache/likeness/venv/bin/python`; `none` skips the reference).
 
@@ -93,6 +93,15 @@ fn main() {
         .filter_map(|l| serde_json::from_str::<DetectRecord>(&l).ok())
         .map(|r| faces.join(r.path).to_string_lossy().into_owned())
         .collect();
+    let mut paths = paths;
+    if let Some(limit) = std::env::var("LIKENESS_BENCH_LIMIT")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        // An even spread over the folders, not just the first ones.
+        let step = (paths.len() / limit.max(1)).max(1);
+        paths = paths.into_iter().step_by(step).take(limit).collect();
+    }
     let batch: usize = std::env::var("LIKENESS_BENCH_BATCH")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -126,7 +135,9 @@ fn main() {
     let after = vision.stage_times();
     let n = paths.len() as f64;
     let ours = n / secs;
-    let ms = |a: std::time::Duration, b: std::time::Duration| (a - b).as_secs_f64() * 1000.0 / n;
+    let ms = |a: std::time::Duration, b: std::time::Duration| {
+        a.saturating_sub(b).as_secs_f64() * 1000.0 / n
+    };
     println!(
         "likeness: {} images, {faces_found} faces in {secs:.2} s = {ours:.2} images/s (batch {batch})",
         paths.len()

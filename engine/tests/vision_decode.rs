@@ -64,7 +64,7 @@ fn every_bad_fixture_gives_its_typed_error() {
         let want = expected.iter().find(|(n, _)| *n == name).map(|(_, k)| *k);
         match (result, want) {
             (Ok(img), _) => {
-                failures.push(format!("{name}: decoded as {}x{}", img.width, img.height))
+                failures.push(format!("{name}: decoded as {}x{}", img.width, img.height));
             }
             (Err(e), Some(w)) if kind(&e) == Some(w) => println!("{name}: {e}"),
             (Err(e), w) => failures.push(format!("{name}: got {e:?}, expected {w:?}")),

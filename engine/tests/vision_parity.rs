@@ -212,6 +212,16 @@ fn recognition_roc_auc() {
     assert!(auc >= 0.99, "AUC {auc}");
 }
 
+/// Union-find root with path halving.
+fn find(p: &mut [usize], i: usize) -> usize {
+    let mut i = i;
+    while p[i] != i {
+        p[i] = p[p[i]];
+        i = p[i];
+    }
+    i
+}
+
 #[test]
 fn bald_guys_split_into_four() {
     let run = run();
@@ -228,14 +238,6 @@ fn bald_guys_split_into_four() {
     // Connected components of the graph "cosine >= threshold".
     let threshold = 0.4;
     let mut parent: Vec<usize> = (0..n).collect();
-    fn find(p: &mut [usize], i: usize) -> usize {
-        let mut i = i;
-        while p[i] != i {
-            p[i] = p[p[i]];
-            i = p[i];
-        }
-        i
-    }
     for i in 0..n {
         for j in i + 1..n {
             if cosine(&faces[i].embedding, &faces[j].embedding) >= threshold {

@@ -25,6 +25,7 @@ pub type Affine = [[f64; 3]; 2];
 /// Least-squares similarity (rotation, uniform scale, translation) taking
 /// `src` points onto `dst` points: Umeyama's method, which in 2-D reduces to
 /// one complex ratio. `None` when the source points coincide.
+#[allow(clippy::many_single_char_names)]
 pub fn similarity(src: &Landmarks, dst: &Landmarks) -> Option<Affine> {
     let n = src.len() as f64;
     let mean = |p: &Landmarks| {
@@ -54,6 +55,7 @@ pub fn similarity(src: &Landmarks, dst: &Landmarks) -> Option<Affine> {
 }
 
 /// Inverse of a similarity/affine matrix; `None` if singular.
+#[allow(clippy::many_single_char_names)]
 pub fn invert(m: &Affine) -> Option<Affine> {
     let [[a, b, tx], [c, d, ty]] = *m;
     let det = a * d - b * c;
@@ -86,9 +88,10 @@ fn weights(fx: usize, fy: usize) -> [i32; 4] {
 }
 
 /// Warps the face into a 112×112 RGB8 crop (`m` maps image to crop).
+#[allow(clippy::many_single_char_names)]
 pub fn warp_u8(img: &DecodedImage, m: &Affine) -> Option<Vec<u8>> {
     let inv = invert(m)?;
-    let (w, h) = (img.width as i64, img.height as i64);
+    let (w, h) = (i64::from(img.width), i64::from(img.height));
     let mut out = vec![0u8; ALIGNED_SIZE * ALIGNED_SIZE * 3];
     let round = |v: f64| v.round_ties_even() as i64;
     for y in 0..ALIGNED_SIZE {

@@ -97,6 +97,7 @@ fn pad4(shape: &[usize]) -> [usize; 4] {
 
 /// A run-time value: a float tensor on the device, or small integers on the CPU.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Value {
     F(Ft),
     I { data: Vec<i64>, shape: Vec<usize> },
@@ -241,6 +242,7 @@ impl Graph {
         Self::build(&graph, device)
     }
 
+    #[allow(clippy::many_single_char_names)]
     fn build(graph: &OnnxGraph, device: &Device) -> Result<Self, GraphError> {
         let input = graph
             .inputs
@@ -479,8 +481,13 @@ impl Graph {
         let mut env: HashMap<String, Value> = HashMap::new();
         let dims = input.dims().to_vec();
         env.insert(self.input.clone(), Value::F(Ft::new(input, dims)));
+        let profile = std::env::var_os("LIKENESS_PROFILE_OPS").is_some();
         for step in &self.steps {
+            let t = std::time::Instant::now();
             let outs = self.exec(step, &env)?;
+            if profile {
+                profile_op(step, &outs, t);
+            }
             for (name, v) in step.outputs.iter().zip(outs) {
                 env.insert(name.clone(), v);
             }
@@ -547,7 +554,7 @@ impl Graph {
         }
     }
 
-    #[allow(clippy::too_many_lines)]
+    #[allow(clippy::too_many_lines, clippy::many_single_char_names)]
     fn exec(&self, step: &Step, env: &HashMap<String, Value>) -> Result<Vec<Value>, GraphError> {
         let out = match &step.op {
             Op::Conv {
@@ -861,6 +868,21 @@ impl Graph {
     }
 }
 
+/// With `LIKENESS_PROFILE_OPS` set: waits for each op and prints its time
+/// to stderr (a debugging aid; the backend may otherwise run ops lazily).
+fn profile_op(step: &Step, outs: &[Value], t: std::time::Instant) {
+    if let Some(Value::F(f)) = outs.first() {
+        let _ = f.t.clone().slice([0..1, 0..1, 0..1, 0..1]).into_data();
+    }
+    let kind = format!("{:?}", step.op);
+    let kind = kind.split(['{', '(', ' ']).next().unwrap_or_default();
+    eprintln!(
+        "op {kind} {} {:.3} ms",
+        step.name,
+        t.elapsed().as_secs_f64() * 1000.0
+    );
+}
+
 /// The value name a config's runtime reference points at (embedded
 /// constants are stored under a name derived from the node).
 fn ref_name(step: &Step, r: &onnx_ir::ir::RuntimeInputRef) -> String {
@@ -924,7 +946,7 @@ fn resolve_reshape(input: &[usize], spec: &[i64]) -> Option<Vec<usize>> {
     }
     let known: usize = out.iter().product();
     if let Some(i) = infer {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return None;
         }
         out[i] = total / known;

@@ -200,7 +200,7 @@ impl Vision {
 
     /// Uses a different detector input side (a multiple of 32, 64 to 2048).
     pub fn with_det_size(mut self, size: usize) -> Result<Self, VisionError> {
-        if size % 32 != 0 || !(64..=2048).contains(&size) {
+        if !size.is_multiple_of(32) || !(64..=2048).contains(&size) {
             return Err(VisionError::Invalid(format!(
                 "detector size {size} must be a multiple of 32 between 64 and 2048"
             )));

@@ -26,7 +26,7 @@ pub fn shared_dir() -> PathBuf {
     dir
 }
 
-/// The buffalo_sc pack from the shared models folder (or `$LIKENESS_MODELS`).
+/// The `buffalo_sc` pack from the shared models folder (or `$LIKENESS_MODELS`).
 pub fn pack() -> ModelPack {
     let models = std::env::var_os("LIKENESS_MODELS")
         .filter(|d| !d.is_empty())
