@@ -3,7 +3,10 @@
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
+use likeness_engine::import::vision_finder_factory;
+use likeness_engine::models::default_models_dir;
 use likeness_engine::store::default_library_path;
+use likeness_engine::vision::record::detect_files;
 use likeness_engine::{
     Command, DeleteFaces, Engine, EngineConfig, FaceId, Page, PersonId, PersonSort, Reply,
 };
@@ -56,6 +59,15 @@ enum Cmd {
         /// Folder names or paths to skip (repeatable).
         #[arg(long = "exclude", value_name = "NAME_OR_PATH")]
         exclusions: Vec<String>,
+    },
+    /// Find the faces in image files (no library is touched).
+    Detect {
+        /// One JSON line per image, in the reference file's shape.
+        #[arg(long)]
+        json: bool,
+        /// Image files.
+        #[arg(required = true)]
+        images: Vec<String>,
     },
     /// Export the library as one JSON object.
     Export {
@@ -127,10 +139,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Some(command) = args.command else {
         bail!("the desktop window is not built yet; run `likeness --help` for the commands");
     };
+    if let Cmd::Detect { json, images } = &command {
+        return detect(*json, images);
+    }
     let library_path = args.library.unwrap_or_else(default_library_path);
     let config = EngineConfig {
         library_path,
-        finder: Arc::new(|| Err("face detection is not built into this version yet".to_owned())),
+        finder: vision_finder_factory(default_models_dir()),
     };
     let engine =
         Engine::start(config, Arc::new(|| {})).context("cannot start the engine thread")?;
@@ -217,6 +232,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             let summary = crate::import_ui::import(&engine, folders, exclusions)?;
             crate::import_ui::print_summary(&mut out, &summary)?;
         }
+        Cmd::Detect { .. } => unreachable!("handled before the engine starts"),
         Cmd::Export {
             json: _,
             with_embeddings,
@@ -225,6 +241,28 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 bail!("unexpected reply");
             };
             serde_json::to_writer(&mut out, &export)?;
+            writeln!(out)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `likeness detect`: faces of image files, one line (or JSON line) each.
+fn detect(json: bool, images: &[String]) -> anyhow::Result<ExitCode> {
+    let records = detect_files(&default_models_dir(), images).map_err(anyhow::Error::msg)?;
+    let mut out = std::io::stdout().lock();
+    for r in records {
+        if json {
+            writeln!(out, "{}", r.to_json_line())?;
+        } else if let Some(e) = &r.error {
+            writeln!(out, "{}: error: {e}", r.path)?;
+        } else {
+            let faces = r.faces.as_deref().unwrap_or_default();
+            write!(out, "{}: {} face(s)", r.path, faces.len())?;
+            for f in faces {
+                let b = f.bbox;
+                write!(out, "  [{:.0},{:.0},{:.0},{:.0}] {:.2}", b[0], b[1], b[2], b[3], f.score)?;
+            }
             writeln!(out)?;
         }
     }

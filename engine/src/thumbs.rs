@@ -136,14 +136,14 @@ impl ThumbCache {
             encoder.encode_image(image).map_err(|e| ThumbError::Io(e.to_string()))?;
         }
         std::fs::rename(&partial, path).map_err(|e| io(&e))?;
-        self.evict();
+        self.evict(path);
         Ok(())
     }
 
-    /// Deletes the least recently written thumbnails until the cache is
-    /// under 90 % of its bound. Best effort: a file that cannot be listed or
-    /// deleted is left for the next time.
-    fn evict(&self) {
+    /// Deletes the least recently written thumbnails (never `keep`, the one
+    /// just made) until the cache is under 90 % of its bound. Best effort: a
+    /// file that cannot be listed or deleted is left for the next time.
+    fn evict(&self, keep: &Path) {
         let mut files: Vec<(SystemTime, u64, PathBuf)> = Vec::new();
         for sub in ["faces", "photos"] {
             let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else { continue };
@@ -164,7 +164,7 @@ impl ThumbCache {
             if total <= target {
                 break;
             }
-            if std::fs::remove_file(&path).is_ok() {
+            if path != keep && std::fs::remove_file(&path).is_ok() {
                 total = total.saturating_sub(len);
             }
         }

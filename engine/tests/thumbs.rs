@@ -1,0 +1,66 @@
+//! Thumbnails from a real photo: a face crop of the right size, a new file
+//! when the box moves, and a cache that stays under its bound.
+
+use likeness_engine::thumbs::{FACE_THUMB_PX, PHOTO_THUMB_PX, ThumbCache};
+use likeness_engine::{BBox, Face, FaceId, FaceSource, Photo, PhotoId, ScanStatus};
+use std::path::PathBuf;
+
+fn shared() -> PathBuf {
+    let dir = std::env::var_os("LIKENESS_SHARED")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"), PathBuf::from);
+    assert!(dir.join("faces").is_dir(), "shared test data not found at {} (set LIKENESS_SHARED)", dir.display());
+    dir
+}
+
+fn face(id: u64, photo: &Photo, bbox: BBox) -> Face {
+    Face {
+        id: FaceId(id),
+        photo: photo.id,
+        bbox,
+        landmarks: [[0.0; 2]; 5],
+        score: 0.9,
+        model_pack: "buffalo_sc".into(),
+        source: FaceSource::Auto,
+        person: None,
+        assigned_by: None,
+        cluster: None,
+        ignored: false,
+        has_embedding: true,
+    }
+}
+
+#[test]
+fn face_and_photo_thumbnails() {
+    let path = shared().join("faces/group/fr_two_people.jpg");
+    let bytes = std::fs::read(&path).expect("photo");
+    let photo = Photo {
+        id: PhotoId::of_bytes(&bytes),
+        paths: vec![path.display().to_string()],
+        size_bytes: bytes.len() as u64,
+        width: 0,
+        height: 0,
+        taken_at: None,
+        status: ScanStatus::Detected,
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = ThumbCache::new(dir.path().to_owned(), 10 << 20);
+    let b = BBox { x1: 50.0, y1: 40.0, x2: 150.0, y2: 160.0 };
+    let first = cache.face_thumb(&face(1, &photo, b), &photo).expect("face thumb");
+    let img = image::open(&first).expect("a JPEG");
+    assert_eq!((img.width(), img.height()), (FACE_THUMB_PX, FACE_THUMB_PX));
+    let moved = cache.face_thumb(&face(1, &photo, BBox { x1: 60.0, ..b }), &photo).expect("moved box");
+    assert_ne!(first, moved, "a moved box makes a new thumbnail");
+    let preview = image::open(cache.photo_thumb(&photo).expect("photo thumb")).expect("a JPEG");
+    assert!(preview.width().max(preview.height()) <= PHOTO_THUMB_PX);
+
+    // A cache bounded below one thumbnail keeps only the one just made.
+    let small = ThumbCache::new(dir.path().join("small"), 1);
+    let a = small.face_thumb(&face(2, &photo, b), &photo).expect("thumb");
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let c = small.face_thumb(&face(3, &photo, b), &photo).expect("thumb");
+    assert!(!a.exists(), "the older thumbnail is evicted");
+    assert!(c.exists(), "the thumbnail just made is kept");
+
+    let missing = Photo { paths: vec![], ..photo };
+    assert_eq!(cache.photo_thumb(&missing).err(), Some(likeness_engine::thumbs::ThumbError::Missing));
+}
