@@ -1,0 +1,250 @@
+//! k-nearest-neighbour graphs for clustering.
+//!
+//! The clustering only needs, for each face to cluster, its nearest faces
+//! with their cosine similarity. Three ways to get them:
+//!
+//! - [`KnnGraph::from_search`]: from any search function, e.g. the
+//!   library's `VectorIndex::search` inside a read transaction (ask for a
+//!   few more than `k`: faces that are not candidates for clustering are
+//!   skipped by the clustering).
+//! - [`KnnGraph::exact`]: exact f32 search, for tests and small sets.
+//! - [`KnnGraph::partitioned`]: for large batches (a whole library at
+//!   first import): vectors are quantised to i8 (`index::QPoint`, one byte
+//!   per component, `index::dot_i8`), partitioned by a short spherical
+//!   k-means into about √n lists, and each face is compared only with the
+//!   lists of its [`PROBES`] nearest list centres; the best candidates are
+//!   re-ranked with exact f32 dot products. O(n·√n·d) time, O(n·d) memory.
+
+use rayon::prelude::*;
+
+use super::{FaceRef, RecognizeError};
+use crate::centroid::centroid;
+use crate::index::{QPoint, dot};
+use crate::types::FaceId;
+
+/// Neighbours of one face: (face, cosine similarity), similarity
+/// descending, then face id ascending; never the face itself.
+pub type Neighbours = Vec<(FaceId, f32)>;
+
+/// Lists each face is compared against in [`KnnGraph::partitioned`].
+pub const PROBES: usize = 3;
+/// Candidates kept from the i8 pass per neighbour wanted, before the exact
+/// re-rank.
+const RERANK_EXTRA: usize = 8;
+/// Below this many faces [`KnnGraph::partitioned`] is exact.
+const EXACT_BELOW: usize = 4096;
+
+/// The neighbour lists of a set of faces, by face id.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct KnnGraph {
+    /// (face, its neighbours), face id ascending.
+    pub lists: Vec<(FaceId, Neighbours)>,
+}
+
+fn by_rank(a: &(FaceId, f32), b: &(FaceId, f32)) -> std::cmp::Ordering {
+    b.1.total_cmp(&a.1).then(a.0.cmp(&b.0))
+}
+
+impl KnnGraph {
+    /// The neighbour list of `face`, if it is in the graph.
+    pub fn neighbours(&self, face: FaceId) -> Option<&Neighbours> {
+        self.lists
+            .binary_search_by_key(&face, |l| l.0)
+            .ok()
+            .map(|i| &self.lists[i].1)
+    }
+
+    /// A graph from a search function: `search(face, k)` returns the faces
+    /// nearest `face` (it may include `face` itself, which is dropped).
+    /// Lists are re-sorted (similarity, then id) and cut to `k`.
+    pub fn from_search<E: std::fmt::Display>(
+        queries: &[FaceRef<'_>],
+        k: usize,
+        mut search: impl FnMut(&FaceRef<'_>, usize) -> Result<Neighbours, E>,
+    ) -> Result<Self, RecognizeError> {
+        let mut lists = Vec::with_capacity(queries.len());
+        for q in queries {
+            let mut n = search(q, k + 1).map_err(|e| RecognizeError::Search(e.to_string()))?;
+            n.retain(|(f, _)| *f != q.id);
+            n.sort_by(by_rank);
+            n.dedup_by_key(|x| x.0);
+            n.truncate(k);
+            lists.push((q.id, n));
+        }
+        lists.sort_by_key(|l| l.0);
+        Ok(Self { lists })
+    }
+
+    /// Exact k nearest of each query among `corpus` (f32 dot products,
+    /// parallel).
+    pub fn exact(queries: &[FaceRef<'_>], corpus: &[FaceRef<'_>], k: usize) -> Self {
+        let mut lists: Vec<(FaceId, Neighbours)> = queries
+            .par_iter()
+            .map(|q| {
+                let mut top = TopK::new(k);
+                for c in corpus {
+                    if c.id != q.id {
+                        top.push(c.id, dot(q.embedding, c.embedding));
+                    }
+                }
+                (q.id, top.into_sorted())
+            })
+            .collect();
+        lists.sort_by_key(|l| l.0);
+        Self { lists }
+    }
+
+    /// Approximate k nearest of each face among `faces` (see the module
+    /// docs); exact below a few thousand faces. Deterministic.
+    pub fn partitioned(faces: &[FaceRef<'_>], k: usize) -> Self {
+        let n = faces.len();
+        if n < EXACT_BELOW {
+            return Self::exact(faces, faces, k);
+        }
+        let mut order: Vec<usize> = (0..n).collect();
+        order.sort_by_key(|&i| faces[i].id);
+        let faces: Vec<FaceRef<'_>> = order.iter().map(|&i| faces[i]).collect();
+        let q: Vec<QPoint> = faces
+            .par_iter()
+            .map(|f| QPoint::quantize(f.embedding))
+            .collect();
+
+        // Spherical k-means, seeded with evenly spaced faces (by id).
+        let lists_n = (n as f64).sqrt().round().max(1.0) as usize;
+        let mut centres: Vec<QPoint> = (0..lists_n).map(|c| q[c * n / lists_n].clone()).collect();
+        let mut assign = nearest_centres(&q, &centres, 1);
+        let mut members = group(&assign, lists_n);
+        let recentred: Vec<QPoint> = members
+            .par_iter()
+            .enumerate()
+            .map(
+                |(c, m)| match centroid(m.iter().map(|&i| faces[i].embedding)) {
+                    Some(v) => QPoint::quantize(&v),
+                    None => centres[c].clone(),
+                },
+            )
+            .collect();
+        centres = recentred;
+        assign = nearest_centres(&q, &centres, PROBES);
+        members = group(&assign, lists_n);
+
+        let keep = k + RERANK_EXTRA;
+        let mut lists: Vec<(FaceId, Neighbours)> = (0..n)
+            .into_par_iter()
+            .map(|i| {
+                let mut top = TopKIdx::new(keep);
+                for &c in &assign[i] {
+                    for &j in &members[c] {
+                        if j != i {
+                            top.push(j, q[i].approx_dot(&q[j]));
+                        }
+                    }
+                }
+                let mut exact = TopK::new(k);
+                for j in top.items() {
+                    exact.push(faces[j].id, dot(faces[i].embedding, faces[j].embedding));
+                }
+                (faces[i].id, exact.into_sorted())
+            })
+            .collect();
+        lists.sort_by_key(|l| l.0);
+        Self { lists }
+    }
+}
+
+/// Each point's `probes` nearest centres, nearest first (ties: lower
+/// centre). Only the first is its list; the others are probed.
+fn nearest_centres(q: &[QPoint], centres: &[QPoint], probes: usize) -> Vec<Vec<usize>> {
+    q.par_iter()
+        .map(|p| {
+            let mut top = TopKIdx::new(probes);
+            for (c, centre) in centres.iter().enumerate() {
+                top.push(c, p.approx_dot(centre));
+            }
+            top.items()
+        })
+        .collect()
+}
+
+/// Members of each list (by primary centre), ascending.
+fn group(assign: &[Vec<usize>], lists: usize) -> Vec<Vec<usize>> {
+    let mut members = vec![Vec::new(); lists];
+    for (i, a) in assign.iter().enumerate() {
+        if let Some(&c) = a.first() {
+            members[c].push(i);
+        }
+    }
+    members
+}
+
+/// The `k` best (face, similarity) pairs seen.
+struct TopK {
+    k: usize,
+    items: Vec<(FaceId, f32)>,
+}
+
+impl TopK {
+    fn new(k: usize) -> Self {
+        Self {
+            k,
+            items: Vec::with_capacity(k + 1),
+        }
+    }
+
+    fn push(&mut self, id: FaceId, s: f32) {
+        if self.k == 0 {
+            return;
+        }
+        if self.items.len() == self.k {
+            let worst = self.items[self.k - 1];
+            if by_rank(&(id, s), &worst) != std::cmp::Ordering::Less {
+                return;
+            }
+            self.items.pop();
+        }
+        let at = self
+            .items
+            .partition_point(|x| by_rank(x, &(id, s)) == std::cmp::Ordering::Less);
+        self.items.insert(at, (id, s));
+    }
+
+    fn into_sorted(self) -> Neighbours {
+        self.items
+    }
+}
+
+/// The `k` best (index, similarity) pairs seen; ties by lower index.
+struct TopKIdx {
+    k: usize,
+    items: Vec<(usize, f32)>,
+}
+
+impl TopKIdx {
+    fn new(k: usize) -> Self {
+        Self {
+            k,
+            items: Vec::with_capacity(k + 1),
+        }
+    }
+
+    fn push(&mut self, i: usize, s: f32) {
+        let better = |a: &(usize, f32), b: &(usize, f32)| {
+            b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)) == std::cmp::Ordering::Less
+        };
+        if self.k == 0 {
+            return;
+        }
+        if self.items.len() == self.k {
+            if !better(&(i, s), &self.items[self.k - 1]) {
+                return;
+            }
+            self.items.pop();
+        }
+        let at = self.items.partition_point(|x| better(x, &(i, s)));
+        self.items.insert(at, (i, s));
+    }
+
+    fn items(&self) -> Vec<usize> {
+        self.items.iter().map(|x| x.0).collect()
+    }
+}
