@@ -198,12 +198,20 @@ impl Clustering {
                 continue;
             };
             let versions = (ca.version, cb.version);
-            if (ra, rb) != c.roots || versions != c.versions {
-                if let Some(fresh) = self.score(c.a, c.b) {
+            let c = if (ra, rb) != c.roots || versions != c.versions {
+                // Stale: re-score; still the best candidate → take it now,
+                // else put it back.
+                let Some(fresh) = self.score(c.a, c.b) else {
+                    continue;
+                };
+                if heap.peek().is_some_and(|top| top > &fresh) {
                     heap.push(fresh);
+                    continue;
                 }
-                continue;
-            }
+                fresh
+            } else {
+                c
+            };
             if c.sim >= self.link && !self.conflict(ra, rb) {
                 self.merge(ra, rb);
             }

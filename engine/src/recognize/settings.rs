@@ -39,7 +39,7 @@ impl Default for RecognitionSettings {
             auto_assign: 0.55,
             suggest: 0.35,
             auto_margin: 0.1,
-            cluster_link: 0.4,
+            cluster_link: 0.3,
             min_group_size: 3,
             knn_k: 10,
             trim_fraction: 0.1,
