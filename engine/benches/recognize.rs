@@ -56,7 +56,7 @@ fn main() {
         .into_iter()
         .filter(|f| f.path.starts_with("people/") || f.path.starts_with("group/"))
         .collect();
-    let refs: Vec<FaceRef<'_>> = faces.iter().map(ReferenceFace::as_ref).collect();
+    let refs: Vec<FaceRef<'_>> = faces.iter().map(ReferenceFace::face_ref).collect();
     let labels: Vec<(FaceId, &str)> = faces
         .iter()
         .filter_map(|f| f.label.as_deref().map(|l| (f.id, l)))
@@ -158,7 +158,7 @@ fn thresholds(faces: &[ReferenceFace], settings: &RecognitionSettings) {
         .iter()
         .enumerate()
         .filter_map(|(i, n)| {
-            let fs: Vec<FaceRef<'_>> = by_id[n].iter().map(|f| f.as_ref()).collect();
+            let fs: Vec<FaceRef<'_>> = by_id[n].iter().map(|f| f.face_ref()).collect();
             PersonModel::build(PersonId(i as u64), &fs, settings).map(|m| (*n, m))
         })
         .collect();
@@ -172,7 +172,7 @@ fn thresholds(faces: &[ReferenceFace], settings: &RecognitionSettings) {
                 let others: Vec<FaceRef<'_>> = fs
                     .iter()
                     .filter(|g| g.id != f.id)
-                    .map(|g| g.as_ref())
+                    .map(|g| g.face_ref())
                     .collect();
                 if let Some(m) = PersonModel::build(PersonId(i as u64), &others, settings) {
                     genuine.push(m.confidence(&f.embedding));
@@ -217,6 +217,34 @@ fn thresholds(faces: &[ReferenceFace], settings: &RecognitionSettings) {
         percentile(&impostor_best, 0.99),
         impostor_best.last().copied().unwrap_or(f32::NAN)
     );
+    // Face-to-face similarities: what average linkage compares.
+    let labelled: Vec<&ReferenceFace> = faces.iter().filter(|f| f.label.is_some()).collect();
+    let (mut same, mut diff) = (Vec::new(), Vec::new());
+    for (i, a) in labelled.iter().enumerate() {
+        for b in &labelled[i + 1..] {
+            let s = likeness_engine::index::dot(&a.embedding, &b.embedding);
+            if a.label == b.label {
+                same.push(s);
+            } else {
+                diff.push(s);
+            }
+        }
+    }
+    same.sort_by(f32::total_cmp);
+    diff.sort_by(f32::total_cmp);
+    println!(
+        "face pairs, same identity (n={}): p1 {:.3} p5 {:.3} p10 {:.3} p50 {:.3}; different (n={}): p50 {:.3} p99.9 {:.3} p99.99 {:.3} max {:.3}",
+        same.len(),
+        percentile(&same, 0.01),
+        percentile(&same, 0.05),
+        percentile(&same, 0.10),
+        percentile(&same, 0.5),
+        diff.len(),
+        percentile(&diff, 0.5),
+        percentile(&diff, 0.999),
+        percentile(&diff, 0.9999),
+        diff.last().copied().unwrap_or(f32::NAN)
+    );
     let rate =
         |v: &[f32], t: f32| v.iter().filter(|&&x| x >= t).count() as f64 / v.len().max(1) as f64;
     println!(
@@ -252,6 +280,7 @@ fn scale() {
                 embedding: e,
             })
             .collect();
+        let truth = synthetic_labels(100_000, 1000, 1.0, 7, skewed, &data);
         let t = Instant::now();
         let graph = KnnGraph::partitioned(&refs, settings.knn_k);
         let knn_s = t.elapsed().as_secs_f64();
@@ -272,6 +301,21 @@ fn scale() {
                 .filter(|x| got.iter().any(|g| g.0 == x.0))
                 .count();
         }
+        let predicted: HashMap<FaceId, u64> = groups
+            .iter()
+            .flat_map(|g| g.faces.iter().map(move |f| (*f, g.id.0)))
+            .collect();
+        let names: Vec<String> = truth.iter().map(ToString::to_string).collect();
+        let labels: Vec<(FaceId, &str)> = refs
+            .iter()
+            .zip(&names)
+            .map(|(f, l)| (f.id, l.as_str()))
+            .collect();
+        let q = score(&labels, &predicted);
+        println!(
+            "{name:>8}: vs generator labels pairwise F {:.3}, BCubed P {:.3} R {:.3} F {:.3}",
+            q.pair_f, q.bcubed_p, q.bcubed_r, q.bcubed_f
+        );
         println!(
             "{name:>8}: kNN {knn_s:.2} s (recall@{} {:.3} on {} sampled faces) + clustering {cl_s:.2} s = {:.2} s total; {} groups of >= {}; peak RSS (VmHWM) {:.0} MiB",
             settings.knn_k,
@@ -283,4 +327,37 @@ fn scale() {
             peak_rss_mib()
         );
     }
+}
+
+/// The cluster of each vector `index::synthetic` generated: its generator
+/// replayed with the same seed (checked against the data it returned).
+fn synthetic_labels(
+    n: usize,
+    clusters: usize,
+    noise: f32,
+    seed: u64,
+    skewed: bool,
+    data: &[Vec<f32>],
+) -> Vec<usize> {
+    use likeness_engine::index::synthetic::SynthRng;
+    let mut rng = SynthRng::new(seed);
+    let centres: Vec<Vec<f32>> = (0..clusters).map(|_| rng.unit()).collect();
+    let sigma = noise / (likeness_engine::EMBEDDING_DIM as f32).sqrt();
+    let mut labels = Vec::with_capacity(n);
+    for (i, expected) in data.iter().enumerate().take(n) {
+        let u = rng.uniform();
+        let c = ((if skewed { u * u } else { u } * clusters as f64) as usize).min(clusters - 1);
+        loop {
+            let v: Vec<f32> = centres[c]
+                .iter()
+                .map(|x| x + sigma * rng.gaussian())
+                .collect();
+            if let Ok(v) = likeness_engine::index::normalized(&v) {
+                assert_eq!(&v, expected, "replayed generator differs at {i}");
+                break;
+            }
+        }
+        labels.push(c);
+    }
+    labels
 }

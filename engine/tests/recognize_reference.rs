@@ -33,7 +33,7 @@ fn reference() -> Vec<ReferenceFace> {
 #[test]
 fn groups_beat_dbscan_and_reach_the_goal() {
     let faces = reference();
-    let refs: Vec<_> = faces.iter().map(ReferenceFace::as_ref).collect();
+    let refs: Vec<_> = faces.iter().map(ReferenceFace::face_ref).collect();
     let labels: Vec<(FaceId, &str)> = faces
         .iter()
         .filter_map(|f| f.label.as_deref().map(|l| (f.id, l)))

@@ -4,7 +4,8 @@
 //!
 //! - Every face starts as its own group. Each kNN edge with similarity at
 //!   least `cluster_link` is a candidate merge of the two groups it joins.
-//! - Candidates are taken best first. A group keeps the sum of its
+//! - Candidates are taken best first (up to a factor `1 + ε`, see
+//!   [`APPROX_EPSILON`]). A group keeps the sum of its
 //!   members' unit embeddings, so the *exact* average similarity over all
 //!   pairs of two groups is `sum_a · sum_b / (|a| |b|)`, O(d) per check, no
 //!   pair matrix. A candidate whose groups changed since it was scored is
@@ -21,6 +22,14 @@
 //! the smallest face id it ever had (stable as faces join).
 
 use std::cmp::Ordering;
+
+/// Approximation factor of the best-first order: a re-scored candidate is
+/// merged at once when its average similarity is within `1 + ε` of the best
+/// waiting candidate, as in (1+ε)-approximate graph HAC (`ParHAC`,
+/// `TeraHAC`). Exact best-first re-scores a growing group's candidates
+/// again and again; this bounds that work with a negligible change in the
+/// result (each merge still needs average similarity ≥ `cluster_link`).
+pub const APPROX_EPSILON: f32 = 0.1;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 
 use super::{FaceRef, KnnGraph, RecognizeError, validate};
@@ -199,12 +208,15 @@ impl Clustering {
             };
             let versions = (ca.version, cb.version);
             let c = if (ra, rb) != c.roots || versions != c.versions {
-                // Stale: re-score; still the best candidate → take it now,
-                // else put it back.
+                // Stale: re-score; within (1+ε) of the best candidate →
+                // take it now, else put it back.
                 let Some(fresh) = self.score(c.a, c.b) else {
                     continue;
                 };
-                if heap.peek().is_some_and(|top| top > &fresh) {
+                if heap
+                    .peek()
+                    .is_some_and(|top| fresh.sim * (1.0 + APPROX_EPSILON) < top.sim)
+                {
                     heap.push(fresh);
                     continue;
                 }

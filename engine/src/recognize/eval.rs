@@ -29,7 +29,7 @@ pub struct ReferenceFace {
 
 impl ReferenceFace {
     /// As recognition sees it.
-    pub fn as_ref(&self) -> FaceRef<'_> {
+    pub fn face_ref(&self) -> FaceRef<'_> {
         FaceRef {
             id: self.id,
             photo: self.photo,
@@ -234,7 +234,7 @@ pub fn simulate_user(
     settings: &RecognitionSettings,
     rounds: usize,
 ) -> Result<SimulationReport, RecognizeError> {
-    let refs: Vec<FaceRef<'_>> = faces.iter().map(ReferenceFace::as_ref).collect();
+    let refs: Vec<FaceRef<'_>> = faces.iter().map(ReferenceFace::face_ref).collect();
     let graph = KnnGraph::exact(&refs, &refs, settings.knn_k);
     let mut clustering = Clustering::new(settings.cluster_link);
     clustering.add(&refs, &graph)?;
@@ -295,7 +295,7 @@ pub fn simulate_user(
         let mut confirmed: BTreeMap<PersonId, Vec<FaceRef<'_>>> = BTreeMap::new();
         for (f, s) in &state {
             if let (FaceState::User(p), Some(r)) = (s, by_id.get(f)) {
-                confirmed.entry(*p).or_default().push(r.as_ref());
+                confirmed.entry(*p).or_default().push(r.face_ref());
             }
         }
         let models: Vec<PersonModel> = confirmed
@@ -306,7 +306,7 @@ pub fn simulate_user(
         let cands: Vec<Candidate<'_>> = faces
             .iter()
             .map(|f| Candidate {
-                face: f.as_ref(),
+                face: f.face_ref(),
                 state: state[&f.id],
                 taken: None,
                 rejected: rejected.get(&f.id).unwrap_or(&empty),
