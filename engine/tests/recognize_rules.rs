@@ -233,3 +233,38 @@ fn new_faces_join_existing_groups() {
         "only {joined} of 50 new faces joined old groups"
     );
 }
+
+#[test]
+fn a_restored_clustering_continues_like_the_original() {
+    let s = RecognitionSettings::default();
+    let (data, photos) = random_faces(240, 21);
+    let refs: Vec<FaceRef<'_>> = data
+        .iter()
+        .zip(&photos)
+        .enumerate()
+        .map(|(i, (e, p))| FaceRef {
+            id: FaceId(i as u64),
+            photo: *p,
+            embedding: e,
+        })
+        .collect();
+    let (old, new) = refs.split_at(180);
+    let mut original = Clustering::new(s.cluster_link);
+    original
+        .add(old, &KnnGraph::exact(old, old, s.knn_k))
+        .expect("valid");
+    let stored: Vec<_> = old.iter().map(|f| (*f, original.group_of(f.id))).collect();
+    let mut restored = Clustering::restore(s.cluster_link, &stored).expect("valid");
+    assert_eq!(restored.groups(1), original.groups(1));
+    let graph = KnnGraph::exact(new, &refs, s.knn_k);
+    original.add(new, &graph).expect("valid");
+    restored.add(new, &graph).expect("valid");
+    let (a, b) = (
+        original.groups(s.min_group_size),
+        restored.groups(s.min_group_size),
+    );
+    assert_eq!(a.len(), b.len());
+    // Sums may differ in the last bit (addition order), so compare sets.
+    let same = a.iter().filter(|g| b.contains(g)).count();
+    assert!(same + 1 >= a.len(), "{same} of {} groups equal", a.len());
+}

@@ -110,6 +110,62 @@ impl Clustering {
         }
     }
 
+    /// Rebuilds the state the store persisted: each face with the group it
+    /// is in (`None`: a group of its own). O(n·d), no neighbour search, so
+    /// opening a library does not re-cluster. Group ids are kept. Faces of
+    /// one photo stored in one group (a damaged row) are split off as
+    /// singletons rather than break cannot-link.
+    pub fn restore(
+        link: f32,
+        faces: &[(FaceRef<'_>, Option<ClusterId>)],
+    ) -> Result<Self, RecognizeError> {
+        let refs: Vec<FaceRef<'_>> = faces.iter().map(|f| f.0).collect();
+        validate(&refs)?;
+        let mut order: Vec<&(FaceRef<'_>, Option<ClusterId>)> = faces.iter().collect();
+        order.sort_by_key(|f| f.0.id);
+        let mut state = Self::new(link);
+        let mut root_of: HashMap<ClusterId, u32> = HashMap::new();
+        for (f, group) in order {
+            let s = state.face.len() as u32;
+            state.slot_of.insert(f.id, s);
+            state.face.push(f.id);
+            state.photo.push(f.photo);
+            state.parent.push(s);
+            state.alive.push(true);
+            state.clusters.push(None);
+            let joined = group.and_then(|g| root_of.get(&g).copied()).and_then(|r| {
+                let c = state.clusters[r as usize].as_mut()?;
+                if !c.photos.insert(f.photo) {
+                    return None;
+                }
+                c.members.push(s);
+                for (x, y) in c.sum.iter_mut().zip(f.embedding) {
+                    *x += y;
+                }
+                Some(r)
+            });
+            if let Some(r) = joined {
+                state.parent[s as usize] = r;
+                continue;
+            }
+            let label = match group {
+                Some(g) if !root_of.contains_key(g) => {
+                    root_of.insert(*g, s);
+                    FaceId(g.0)
+                }
+                _ => f.id,
+            };
+            state.clusters[s as usize] = Some(Cluster {
+                members: vec![s],
+                sum: f.embedding.to_vec(),
+                photos: std::iter::once(f.photo).collect(),
+                label,
+                version: 0,
+            });
+        }
+        Ok(state)
+    }
+
     /// Number of faces currently clustered.
     pub fn len(&self) -> usize {
         self.slot_of.len()
