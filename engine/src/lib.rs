@@ -7,6 +7,7 @@ pub mod error;
 pub mod import;
 pub mod index;
 pub mod models;
+pub mod recognize;
 pub mod store;
 pub mod thumbs;
 pub mod types;
