@@ -261,7 +261,11 @@ fn detect(json: bool, images: &[String]) -> anyhow::Result<ExitCode> {
             write!(out, "{}: {} face(s)", r.path, faces.len())?;
             for f in faces {
                 let b = f.bbox;
-                write!(out, "  [{:.0},{:.0},{:.0},{:.0}] {:.2}", b[0], b[1], b[2], b[3], f.score)?;
+                write!(
+                    out,
+                    "  [{:.0},{:.0},{:.0},{:.0}] {:.2}",
+                    b[0], b[1], b[2], b[3], f.score
+                )?;
             }
             writeln!(out)?;
         }

@@ -11,9 +11,15 @@ use std::time::Duration;
 const KILLS: u64 = 20;
 
 fn shared() -> PathBuf {
-    let dir = std::env::var_os("LIKENESS_SHARED")
-        .map_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"), PathBuf::from);
-    assert!(dir.join("faces").is_dir(), "shared test data not found at {} (set LIKENESS_SHARED)", dir.display());
+    let dir = std::env::var_os("LIKENESS_SHARED").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("faces").is_dir(),
+        "shared test data not found at {} (set LIKENESS_SHARED)",
+        dir.display()
+    );
     dir
 }
 
@@ -28,28 +34,58 @@ fn likeness(library: &Path) -> Command {
 
 fn folders() -> Vec<PathBuf> {
     let faces = shared().join("faces");
-    ["group", "edge", "people/Aaron_Peirsol", "people/Al_Sharpton"].iter().map(|f| faces.join(f)).collect()
+    [
+        "group",
+        "edge",
+        "people/Aaron_Peirsol",
+        "people/Al_Sharpton",
+    ]
+    .iter()
+    .map(|f| faces.join(f))
+    .collect()
 }
 
 fn export(library: &Path) -> Value {
-    let out = likeness(library).args(["export", "--json"]).output().expect("export");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = likeness(library)
+        .args(["export", "--json"])
+        .output()
+        .expect("export");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("export JSON")
 }
 
 fn check(library: &Path) {
     let out = likeness(library).arg("check").output().expect("check");
-    assert!(out.status.success(), "check failed: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "check failed: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 /// Photos and faces, compared exactly but for box coordinates (to 0.01 px).
 fn assert_same_library(a: &Value, b: &Value) {
     assert_eq!(a["photos"], b["photos"], "photos differ");
-    let (fa, fb) = (a["faces"].as_array().expect("faces"), b["faces"].as_array().expect("faces"));
+    let (fa, fb) = (
+        a["faces"].as_array().expect("faces"),
+        b["faces"].as_array().expect("faces"),
+    );
     assert_eq!(fa.len(), fb.len(), "face counts differ");
     for (x, y) in fa.iter().zip(fb) {
-        assert_eq!((&x["id"], &x["photo"], &x["person"]), (&y["id"], &y["photo"], &y["person"]));
-        for (p, q) in x["bbox"].as_array().expect("bbox").iter().zip(y["bbox"].as_array().expect("bbox")) {
+        assert_eq!(
+            (&x["id"], &x["photo"], &x["person"]),
+            (&y["id"], &y["photo"], &y["person"])
+        );
+        for (p, q) in x["bbox"]
+            .as_array()
+            .expect("bbox")
+            .iter()
+            .zip(y["bbox"].as_array().expect("bbox"))
+        {
             let (p, q) = (p.as_f64().expect("number"), q.as_f64().expect("number"));
             assert!((p - q).abs() < 0.01, "face {}: box {p} vs {q}", x["id"]);
         }
@@ -60,10 +96,21 @@ fn assert_same_library(a: &Value, b: &Value) {
 fn killed_import_resumes_to_the_same_library() {
     let dir = tempfile::tempdir().expect("temp dir");
     let straight = dir.path().join("straight.redb");
-    let out = likeness(&straight).arg("import").args(folders()).output().expect("import");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = likeness(&straight)
+        .arg("import")
+        .args(folders())
+        .output()
+        .expect("import");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expected = export(&straight);
-    assert!(expected["faces"].as_array().is_some_and(|f| f.len() > 20), "a meaningful import");
+    assert!(
+        expected["faces"].as_array().is_some_and(|f| f.len() > 20),
+        "a meaningful import"
+    );
 
     let killed = dir.path().join("killed.redb");
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -88,8 +135,16 @@ fn killed_import_resumes_to_the_same_library() {
             eprintln!("kill {kill}: the import had already finished");
         }
     }
-    let out = likeness(&killed).arg("import").args(folders()).output().expect("final import");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = likeness(&killed)
+        .arg("import")
+        .args(folders())
+        .output()
+        .expect("final import");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     check(&killed);
     assert_same_library(&export(&killed), &expected);
 }

@@ -73,7 +73,12 @@ pub fn face_crop_in_image(b: &BBox, width: u32, height: u32) -> (u32, u32, u32, 
     let y0 = (cy - side / 2.0).clamp(0.0, height as f32 - 1.0);
     let x1 = (cx + side / 2.0).clamp(x0 + 1.0, width as f32);
     let y1 = (cy + side / 2.0).clamp(y0 + 1.0, height as f32);
-    (x0 as u32, y0 as u32, (x1 - x0).max(1.0) as u32, (y1 - y0).max(1.0) as u32)
+    (
+        x0 as u32,
+        y0 as u32,
+        (x1 - x0).max(1.0) as u32,
+        (y1 - y0).max(1.0) as u32,
+    )
 }
 
 impl ThumbCache {
@@ -84,12 +89,16 @@ impl ThumbCache {
 
     /// Where a face's thumbnail lives (whether made yet or not).
     pub fn face_path(&self, face: &Face) -> PathBuf {
-        self.dir.join("faces").join(format!("{}-{}.jpg", face.id.0, bbox_key(&face.bbox)))
+        self.dir
+            .join("faces")
+            .join(format!("{}-{}.jpg", face.id.0, bbox_key(&face.bbox)))
     }
 
     /// Where a photo's thumbnail lives.
     pub fn photo_path(&self, photo: &Photo) -> PathBuf {
-        self.dir.join("photos").join(format!("{}.jpg", photo.id.to_hex()))
+        self.dir
+            .join("photos")
+            .join(format!("{}.jpg", photo.id.to_hex()))
     }
 
     /// The face's thumbnail, made now if not cached.
@@ -101,7 +110,12 @@ impl ThumbCache {
         let image = load(photo)?;
         let (x, y, w, h) = face_crop_in_image(&face.bbox, image.width(), image.height());
         let crop = image::imageops::crop_imm(&image, x, y, w, h).to_image();
-        let thumb = image::imageops::resize(&crop, FACE_THUMB_PX, FACE_THUMB_PX, image::imageops::FilterType::Triangle);
+        let thumb = image::imageops::resize(
+            &crop,
+            FACE_THUMB_PX,
+            FACE_THUMB_PX,
+            image::imageops::FilterType::Triangle,
+        );
         self.store(&path, &thumb)?;
         Ok(path)
     }
@@ -126,14 +140,21 @@ impl ThumbCache {
     }
 
     fn store(&self, path: &Path, image: &image::RgbImage) -> Result<(), ThumbError> {
-        let dir = path.parent().ok_or_else(|| ThumbError::Io("no folder".into()))?;
+        let dir = path
+            .parent()
+            .ok_or_else(|| ThumbError::Io("no folder".into()))?;
         std::fs::create_dir_all(dir).map_err(|e| io(&e))?;
         // Write beside and rename, so a reader never sees half a file.
         let partial = path.with_extension("part");
         {
             let file = std::fs::File::create(&partial).map_err(|e| io(&e))?;
-            let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(BufWriter::new(file), JPEG_QUALITY);
-            encoder.encode_image(image).map_err(|e| ThumbError::Io(e.to_string()))?;
+            let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(
+                BufWriter::new(file),
+                JPEG_QUALITY,
+            );
+            encoder
+                .encode_image(image)
+                .map_err(|e| ThumbError::Io(e.to_string()))?;
         }
         std::fs::rename(&partial, path).map_err(|e| io(&e))?;
         self.evict(path);
@@ -146,7 +167,9 @@ impl ThumbCache {
     fn evict(&self, keep: &Path) {
         let mut files: Vec<(SystemTime, u64, PathBuf)> = Vec::new();
         for sub in ["faces", "photos"] {
-            let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else { continue };
+            let Ok(entries) = std::fs::read_dir(self.dir.join(sub)) else {
+                continue;
+            };
             for entry in entries.flatten() {
                 if let Ok(meta) = entry.metadata() {
                     let when = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
@@ -173,7 +196,11 @@ impl ThumbCache {
 
 /// Decodes the first existing file of a photo (EXIF orientation applied).
 fn load(photo: &Photo) -> Result<image::RgbImage, ThumbError> {
-    let path = photo.paths.iter().find(|p| Path::new(p).is_file()).ok_or(ThumbError::Missing)?;
+    let path = photo
+        .paths
+        .iter()
+        .find(|p| Path::new(p).is_file())
+        .ok_or(ThumbError::Missing)?;
     let decoded = decode_path(path).map_err(|e| ThumbError::Decode(e.to_string()))?;
     image::RgbImage::from_raw(decoded.width, decoded.height, decoded.rgb)
         .ok_or_else(|| ThumbError::Decode("decoder returned a buffer of the wrong size".into()))

@@ -6,9 +6,15 @@ use likeness_engine::{BBox, Face, FaceId, FaceSource, Photo, PhotoId, ScanStatus
 use std::path::PathBuf;
 
 fn shared() -> PathBuf {
-    let dir = std::env::var_os("LIKENESS_SHARED")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"), PathBuf::from);
-    assert!(dir.join("faces").is_dir(), "shared test data not found at {} (set LIKENESS_SHARED)", dir.display());
+    let dir = std::env::var_os("LIKENESS_SHARED").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("faces").is_dir(),
+        "shared test data not found at {} (set LIKENESS_SHARED)",
+        dir.display()
+    );
     dir
 }
 
@@ -44,23 +50,42 @@ fn face_and_photo_thumbnails() {
     };
     let dir = tempfile::tempdir().expect("temp dir");
     let cache = ThumbCache::new(dir.path().to_owned(), 10 << 20);
-    let b = BBox { x1: 50.0, y1: 40.0, x2: 150.0, y2: 160.0 };
-    let first = cache.face_thumb(&face(1, &photo, b), &photo).expect("face thumb");
+    let b = BBox {
+        x1: 50.0,
+        y1: 40.0,
+        x2: 150.0,
+        y2: 160.0,
+    };
+    let first = cache
+        .face_thumb(&face(1, &photo, b), &photo)
+        .expect("face thumb");
     let img = image::open(&first).expect("a JPEG");
     assert_eq!((img.width(), img.height()), (FACE_THUMB_PX, FACE_THUMB_PX));
-    let moved = cache.face_thumb(&face(1, &photo, BBox { x1: 60.0, ..b }), &photo).expect("moved box");
+    let moved = cache
+        .face_thumb(&face(1, &photo, BBox { x1: 60.0, ..b }), &photo)
+        .expect("moved box");
     assert_ne!(first, moved, "a moved box makes a new thumbnail");
     let preview = image::open(cache.photo_thumb(&photo).expect("photo thumb")).expect("a JPEG");
     assert!(preview.width().max(preview.height()) <= PHOTO_THUMB_PX);
 
     // A cache bounded below one thumbnail keeps only the one just made.
     let small = ThumbCache::new(dir.path().join("small"), 1);
-    let a = small.face_thumb(&face(2, &photo, b), &photo).expect("thumb");
+    let a = small
+        .face_thumb(&face(2, &photo, b), &photo)
+        .expect("thumb");
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let c = small.face_thumb(&face(3, &photo, b), &photo).expect("thumb");
+    let c = small
+        .face_thumb(&face(3, &photo, b), &photo)
+        .expect("thumb");
     assert!(!a.exists(), "the older thumbnail is evicted");
     assert!(c.exists(), "the thumbnail just made is kept");
 
-    let missing = Photo { paths: vec![], ..photo };
-    assert_eq!(cache.photo_thumb(&missing).err(), Some(likeness_engine::thumbs::ThumbError::Missing));
+    let missing = Photo {
+        paths: vec![],
+        ..photo
+    };
+    assert_eq!(
+        cache.photo_thumb(&missing).err(),
+        Some(likeness_engine::thumbs::ThumbError::Missing)
+    );
 }

@@ -169,7 +169,11 @@ fn parity_with_reference() {
         cosines.len()
     );
     assert!(min_cos >= 0.95, "minimum embedding cosine {min_cos}");
-    assert!(median(&cosines) >= 0.999, "median embedding cosine {}", median(&cosines));
+    assert!(
+        median(&cosines) >= 0.999,
+        "median embedding cosine {}",
+        median(&cosines)
+    );
 }
 
 /// The largest face of each `people/` photo with its identity (folder name).

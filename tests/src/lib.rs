@@ -114,8 +114,14 @@ pub fn engine_with_vision(library: &std::path::Path) -> likeness_engine::Engine 
 }
 
 /// Runs an import through the engine and returns its summary.
-pub fn import_folders(engine: &likeness_engine::Engine, folders: Vec<PathBuf>) -> likeness_engine::import::ImportSummary {
-    match engine.call(likeness_engine::Command::Import { folders, exclusions: Vec::new() }) {
+pub fn import_folders(
+    engine: &likeness_engine::Engine,
+    folders: Vec<PathBuf>,
+) -> likeness_engine::import::ImportSummary {
+    match engine.call(likeness_engine::Command::Import {
+        folders,
+        exclusions: Vec::new(),
+    }) {
         Ok(likeness_engine::Reply::Imported(summary)) => *summary,
         other => panic!("import failed: {other:?}"),
     }

@@ -12,19 +12,29 @@ use std::collections::BTreeMap;
 #[test]
 fn import_shared_faces_end_to_end() {
     let faces_dir = shared_dir().join("faces");
-    let reference = std::fs::read_to_string(faces_dir.join("reference/insightface_buffalo_sc.jsonl")).expect("reference");
+    let reference =
+        std::fs::read_to_string(faces_dir.join("reference/insightface_buffalo_sc.jsonl"))
+            .expect("reference");
     let images = reference.lines().count() as u64;
     let dir = tempfile::tempdir().expect("temp dir");
     let library = dir.path().join("lib.redb");
     let engine = engine_with_vision(&library);
 
     let first = import_folders(&engine, vec![faces_dir.clone()]);
-    assert_eq!(first.photos_seen, images, "every image file is seen: {first:?}");
+    assert_eq!(
+        first.photos_seen, images,
+        "every image file is seen: {first:?}"
+    );
     assert!(first.failed.is_empty(), "{:?}", first.failed);
     assert_eq!(first.new_photos + first.duplicates, images);
     assert!(first.faces_found > 0);
 
-    let Reply::Export(export) = engine.call(Command::Export { with_embeddings: false }).expect("export") else {
+    let Reply::Export(export) = engine
+        .call(Command::Export {
+            with_embeddings: false,
+        })
+        .expect("export")
+    else {
         panic!("unexpected reply");
     };
     assert_eq!(export.photos.len() as u64, first.new_photos);
@@ -36,7 +46,8 @@ fn import_shared_faces_end_to_end() {
 
     // Face counts per photo equal what the vision pipeline finds on its own,
     // on a sample that includes every group photo.
-    let mut finder = VisionFinder::load(&models_dir(), "buffalo_sc", DevicePreference::Cpu).expect("vision");
+    let mut finder =
+        VisionFinder::load(&models_dir(), "buffalo_sc", DevicePreference::Cpu).expect("vision");
     let sample: Vec<_> = reference
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -50,17 +61,32 @@ fn import_shared_faces_end_to_end() {
         let bytes = std::fs::read(path).expect("read photo");
         let found = finder.find_faces(path, &bytes).expect("vision");
         let id = PhotoId::of_bytes(&bytes).to_hex();
-        assert_eq!(per_photo.get(&id).copied().unwrap_or(0), found.faces.len(), "{}", path.display());
+        assert_eq!(
+            per_photo.get(&id).copied().unwrap_or(0),
+            found.faces.len(),
+            "{}",
+            path.display()
+        );
     }
 
     // A second import does nothing and creates nothing.
     let second = import_folders(&engine, vec![faces_dir]);
-    assert_eq!((second.new_photos, second.faces_found), (0, 0), "{second:?}");
+    assert_eq!(
+        (second.new_photos, second.faces_found),
+        (0, 0),
+        "{second:?}"
+    );
     assert_eq!(second.duplicates, images);
-    let Reply::Check(report) = engine.call(Command::Check { repair: false }).expect("check") else {
+    let Reply::Check(report) = engine
+        .call(Command::Check { repair: false })
+        .expect("check")
+    else {
         panic!("unexpected reply");
     };
     assert!(report.is_consistent(), "{:?}", report.problems);
     assert_eq!(report.faces, first.faces_found);
-    assert_eq!(report.indexed_faces, first.faces_found, "every face has its embedding indexed");
+    assert_eq!(
+        report.indexed_faces, first.faces_found,
+        "every face has its embedding indexed"
+    );
 }

@@ -13,7 +13,8 @@ fn bad_inputs_are_reported_once_and_lose_nothing() {
     std::fs::create_dir_all(photos.join("sub")).expect("mkdir");
     // The vision issue's bad-image fixtures: corrupt, truncated, zero-byte,
     // wrong extension, huge declared dimensions.
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/bad_images");
+    let fixtures =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../engine/tests/fixtures/bad_images");
     let mut bad = Vec::new();
     for entry in std::fs::read_dir(&fixtures).expect("fixtures") {
         let path = entry.expect("entry").path();
@@ -26,7 +27,8 @@ fn bad_inputs_are_reported_once_and_lose_nothing() {
     let good = shared_dir().join("faces/group/fr_two_people.jpg");
     std::fs::copy(&good, photos.join("sub/good.jpg")).expect("copy good");
     std::os::unix::fs::symlink(&photos, photos.join("sub/loop")).expect("loop");
-    std::os::unix::fs::symlink(photos.join("nowhere.jpg"), photos.join("dangling.jpg")).expect("dangling");
+    std::os::unix::fs::symlink(photos.join("nowhere.jpg"), photos.join("dangling.jpg"))
+        .expect("dangling");
     bad.push(photos.join("sub/loop").display().to_string());
     bad.push(photos.join("dangling.jpg").display().to_string());
 
@@ -34,16 +36,35 @@ fn bad_inputs_are_reported_once_and_lose_nothing() {
     let summary = import_folders(&engine, vec![photos.clone()]);
     let mut reported: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in &summary.failed {
-        reported.entry(f.path.clone()).or_default().push(f.reason.clone());
+        reported
+            .entry(f.path.clone())
+            .or_default()
+            .push(f.reason.clone());
     }
     for path in &bad {
-        let reasons = reported.get(path).unwrap_or_else(|| panic!("{path} not reported: {reported:#?}"));
-        assert_eq!(reasons.len(), 1, "{path} reported more than once: {reasons:?}");
+        let reasons = reported
+            .get(path)
+            .unwrap_or_else(|| panic!("{path} not reported: {reported:#?}"));
+        assert_eq!(
+            reasons.len(),
+            1,
+            "{path} reported more than once: {reasons:?}"
+        );
         assert!(!reasons[0].trim().is_empty(), "{path}: empty reason");
     }
-    assert_eq!(reported.len(), bad.len(), "only bad files are reported: {reported:#?}");
-    assert_eq!(summary.new_photos, 1, "only the good photo is new: {summary:?}");
-    assert!(summary.faces_found >= 2, "the good photo has two people: {summary:?}");
+    assert_eq!(
+        reported.len(),
+        bad.len(),
+        "only bad files are reported: {reported:#?}"
+    );
+    assert_eq!(
+        summary.new_photos, 1,
+        "only the good photo is new: {summary:?}"
+    );
+    assert!(
+        summary.faces_found >= 2,
+        "the good photo has two people: {summary:?}"
+    );
 
     let again = import_folders(&engine, vec![photos]);
     assert_eq!((again.new_photos, again.faces_found), (0, 0), "{again:?}");

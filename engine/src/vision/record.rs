@@ -86,11 +86,17 @@ impl DetectRecord {
 /// model pack from `models_dir` (device from `LIKENESS_DEVICE`) and returns
 /// one record per path, errors included. This is what `likeness detect`
 /// calls; it returns plain data and keeps no handle.
-pub fn detect_files(models_dir: &std::path::Path, paths: &[String]) -> Result<Vec<DetectRecord>, String> {
-    let pack = crate::models::ModelPack::load(models_dir, "buffalo_sc").map_err(|e| e.to_string())?;
+pub fn detect_files(
+    models_dir: &std::path::Path,
+    paths: &[String],
+) -> Result<Vec<DetectRecord>, String> {
+    let pack =
+        crate::models::ModelPack::load(models_dir, "buffalo_sc").map_err(|e| e.to_string())?;
     let device = super::DevicePreference::from_env().map_err(|e| e.to_string())?;
     let vision = super::Vision::new(&pack, device).map_err(|e| e.to_string())?;
-    vision.detect_records(paths, DETECT_BATCH).map_err(|e| e.to_string())
+    vision
+        .detect_records(paths, DETECT_BATCH)
+        .map_err(|e| e.to_string())
 }
 
 /// Images per detector run in [`detect_files`].
