@@ -67,8 +67,8 @@ fn bbox_key(b: &BBox) -> String {
 /// The square crop around a face box, with margin, clamped to the image.
 pub fn face_crop_in_image(b: &BBox, width: u32, height: u32) -> (u32, u32, u32, u32) {
     let side = b.width().max(b.height()) * (1.0 + 2.0 * FACE_MARGIN);
-    let cx = (b.x1 + b.x2) / 2.0;
-    let cy = (b.y1 + b.y2) / 2.0;
+    let cx = f32::midpoint(b.x1, b.x2);
+    let cy = f32::midpoint(b.y1, b.y2);
     let x0 = (cx - side / 2.0).clamp(0.0, width as f32 - 1.0);
     let y0 = (cy - side / 2.0).clamp(0.0, height as f32 - 1.0);
     let x1 = (cx + side / 2.0).clamp(x0 + 1.0, width as f32);

@@ -84,8 +84,9 @@ fn face_and_photo_thumbnails() {
         paths: vec![],
         ..photo
     };
+    let fresh = ThumbCache::new(dir.path().join("fresh"), 10 << 20);
     assert_eq!(
-        cache.photo_thumb(&missing).err(),
+        fresh.photo_thumb(&missing).err(),
         Some(likeness_engine::thumbs::ThumbError::Missing)
     );
 }
