@@ -419,6 +419,11 @@ impl IndexMaintainer {
 struct RunningImport {
     control: Arc<JobControl>,
     thread: JoinHandle<()>,
+    /// Set by the import thread before it reports its end, so a command
+    /// sent right after the reply never sees the import as still running.
+    done: Arc<AtomicBool>,
+    /// Started by a command (not by the folder watcher).
+    from_command: bool,
 }
 
 /// Forwards import progress to the event channel.
@@ -478,6 +483,8 @@ struct EngineLoop {
     watcher: Option<FolderWatcher>,
     /// Changed files waiting for the running import to end.
     pending: BTreeSet<PathBuf>,
+    /// A command's import waiting for a watcher-started import to end.
+    queued: Option<ImportRequest>,
 }
 
 impl EngineLoop {
@@ -507,6 +514,7 @@ impl EngineLoop {
             import: None,
             watcher: None,
             pending: BTreeSet::new(),
+            queued: None,
         };
         match &this.library {
             Ok(library) => {
@@ -575,7 +583,15 @@ impl EngineLoop {
                     }
                 }
             }
-            Command::Import { .. } if self.import.is_some() => Err(EngineError::ImportRunning),
+            Command::Import { .. }
+                if self.queued.is_some()
+                    || self
+                        .import
+                        .as_ref()
+                        .is_some_and(|i| i.from_command && !i.done.load(Ordering::Acquire)) =>
+            {
+                Err(EngineError::ImportRunning)
+            }
             Command::Import {
                 folders,
                 exclusions,
@@ -584,12 +600,14 @@ impl EngineLoop {
                 match remembered {
                     Ok(()) => {
                         self.watch(&folders);
-                        self.start_import(ImportRequest {
+                        // Runs once a watcher-started import (if any) ends;
+                        // the reply comes when this import ends.
+                        self.queued = Some(ImportRequest {
                             id: Some(id),
                             folders,
                             exclusions,
                         });
-                        // The reply comes when the import ends.
+                        self.tick();
                         return;
                     }
                     Err(e) => Err(e.into()),
@@ -640,11 +658,19 @@ impl EngineLoop {
 
     /// Reaps a finished import and starts the pending watched changes.
     fn tick(&mut self) {
-        if self.import.as_ref().is_some_and(|i| i.thread.is_finished())
+        if self
+            .import
+            .as_ref()
+            .is_some_and(|i| i.done.load(Ordering::Acquire))
             && let Some(done) = self.import.take()
         {
             // The thread reported its own result; joining only reaps it.
             let _ = done.thread.join();
+        }
+        if self.import.is_none()
+            && let Some(request) = self.queued.take()
+        {
+            self.start_import(request);
         }
         if self.import.is_none() && !self.pending.is_empty() && self.library.is_ok() {
             let folders: Vec<PathBuf> = std::mem::take(&mut self.pending).into_iter().collect();
@@ -674,6 +700,8 @@ impl EngineLoop {
             folders,
             exclusions,
         } = request;
+        let done = Arc::new(AtomicBool::new(false));
+        let thread_done = Arc::clone(&done);
         let spawned = std::thread::Builder::new()
             .name("likeness-import".into())
             .spawn(move || {
@@ -688,6 +716,7 @@ impl EngineLoop {
                         &mut sink,
                     )
                 });
+                thread_done.store(true, Ordering::Release);
                 match (id, result) {
                     (Some(id), result) => sink.emit(Event::Reply {
                         id,
@@ -702,7 +731,14 @@ impl EngineLoop {
                 sink.emit(Event::LibraryChanged);
             });
         match spawned {
-            Ok(thread) => self.import = Some(RunningImport { control, thread }),
+            Ok(thread) => {
+                self.import = Some(RunningImport {
+                    control,
+                    thread,
+                    done,
+                    from_command: id.is_some(),
+                });
+            }
             Err(e) => {
                 let reason = format!("cannot start the import thread: {e}");
                 match id {

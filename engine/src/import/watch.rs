@@ -40,6 +40,10 @@ impl FolderWatcher {
             match result {
                 Ok(events) => {
                     for event in events {
+                        // Reading a photo (our own import) is not a change.
+                        if matches!(event.kind, notify::EventKind::Access(_)) {
+                            continue;
+                        }
                         for path in &event.paths {
                             if path.exists() {
                                 if path.is_file() {
