@@ -14,6 +14,8 @@ else
   scripts/fetch-models.sh
 fi
 cargo fmt --all -- --check
-cargo clippy --locked --workspace --all-targets -- -D warnings
+# Clippy's check build keeps its own target dir: its artifacts never mix
+# with the test build's.
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR-clippy" cargo clippy --locked --workspace --all-targets -- -D warnings
 cargo test --locked --workspace
 echo "test.sh: all checks passed in $(( $(date +%s) - start )) s"
