@@ -3,6 +3,8 @@
 # run as root (or with sudo available); otherwise says what to install.
 set -euo pipefail
 packages=(pkg-config python3 python3-pip)
+# libjpeg-turbo (decoding bit-exact with the reference pipeline) builds with these.
+packages+=(cmake nasm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
