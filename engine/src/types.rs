@@ -69,6 +69,12 @@ impl fmt::Display for FaceId {
     }
 }
 
+impl fmt::Display for ClusterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 impl fmt::Display for PersonId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
@@ -330,6 +336,17 @@ pub struct Suggestion {
     pub score: f32,
     /// Pending, accepted or rejected.
     pub status: SuggestionStatus,
+}
+
+/// An unnamed group of unknown faces, as the groups list shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterSummary {
+    /// The group.
+    pub id: ClusterId,
+    /// Number of faces in it.
+    pub size: usize,
+    /// Up to 8 sample faces, best first (highest detector score, then id).
+    pub faces: Vec<FaceId>,
 }
 
 /// A nearest-neighbour hit.

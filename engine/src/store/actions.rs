@@ -10,16 +10,16 @@ use crate::error::ActionError;
 use crate::types::{AssignedBy, DeleteFaces, FaceId, PersonId};
 use std::collections::BTreeSet;
 
-fn require_person(tx: &Tx, id: PersonId) -> Result<PersonRow, ActionError> {
+pub(super) fn require_person(tx: &Tx, id: PersonId) -> Result<PersonRow, ActionError> {
     tx.person(id.0)?.ok_or(ActionError::UnknownPerson(id))
 }
 
-fn require_face(tx: &Tx, id: FaceId) -> Result<FaceRow, ActionError> {
+pub(super) fn require_face(tx: &Tx, id: FaceId) -> Result<FaceRow, ActionError> {
     tx.face(id.0)?.ok_or(ActionError::UnknownFace(id))
 }
 
 /// Refuses a name held by a person other than `except`.
-fn require_free_name(tx: &Tx, name: &str, except: Option<PersonId>) -> Result<(), ActionError> {
+pub(super) fn require_free_name(tx: &Tx, name: &str, except: Option<PersonId>) -> Result<(), ActionError> {
     if let Some(existing) = tx.person_by_name_key(&name_key(name))?
         && Some(PersonId(existing)) != except
     {
@@ -36,7 +36,7 @@ fn require_free_name(tx: &Tx, name: &str, except: Option<PersonId>) -> Result<()
 
 /// The distinct faces of a selection, all existing, or an error naming the
 /// first unknown one.
-fn require_faces(tx: &Tx, faces: &[FaceId]) -> Result<Vec<(FaceId, FaceRow)>, ActionError> {
+pub(super) fn require_faces(tx: &Tx, faces: &[FaceId]) -> Result<Vec<(FaceId, FaceRow)>, ActionError> {
     if faces.is_empty() {
         return Err(ActionError::EmptySelection);
     }
@@ -49,7 +49,7 @@ fn require_faces(tx: &Tx, faces: &[FaceId]) -> Result<Vec<(FaceId, FaceRow)>, Ac
 
 /// Takes a face out of its person: clears the person's cover if it was this
 /// face and, when `reject`, records that the face is not that person.
-fn detach_face(
+pub(super) fn detach_face(
     tx: &mut Tx,
     face: FaceId,
     row: &mut FaceRow,
@@ -71,7 +71,7 @@ fn detach_face(
 }
 
 /// Drops every suggestion for a face (it has been decided by the user).
-fn drop_suggestions_of_face(tx: &mut Tx, face: FaceId) -> Result<(), ActionError> {
+pub(super) fn drop_suggestions_of_face(tx: &mut Tx, face: FaceId) -> Result<(), ActionError> {
     for person in tx.pairs_of_face(PairTable::Suggestions, face.0)? {
         tx.put_suggestion(face.0, person, None)?;
     }
@@ -314,10 +314,19 @@ impl Library {
         tx.commit("undo")?;
         Ok(label)
     }
+
+    /// Redoes the newest undone action (any new action clears what can be
+    /// redone); returns what it was.
+    pub fn redo(&mut self) -> Result<String, ActionError> {
+        let mut tx = self.begin(false)?;
+        let label = undo::redo_last(&mut tx)?;
+        tx.commit("redo")?;
+        Ok(label)
+    }
 }
 
 /// Deletes a face with its embedding, suggestions and rejections.
-fn delete_face(tx: &mut Tx, face: u64) -> Result<(), ActionError> {
+pub(super) fn delete_face(tx: &mut Tx, face: u64) -> Result<(), ActionError> {
     tx.put_face(face, None)?;
     tx.put_embedding(face, None)?;
     for p in tx.pairs_of_face(PairTable::Suggestions, face)? {
