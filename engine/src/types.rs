@@ -339,17 +339,6 @@ pub struct Suggestion {
     pub status: SuggestionStatus,
 }
 
-/// An unnamed group of unknown faces, as the groups list shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ClusterSummary {
-    /// The group.
-    pub id: ClusterId,
-    /// Number of faces in it.
-    pub size: usize,
-    /// Up to 8 sample faces, best first (highest detector score, then id).
-    pub faces: Vec<FaceId>,
-}
-
 /// A nearest-neighbour hit.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Neighbour {
@@ -405,7 +394,8 @@ pub struct ClusterSummary {
     pub id: ClusterId,
     /// Number of faces in it (ignored faces excluded).
     pub size: usize,
-    /// Up to eight sample faces, best first.
+    /// Up to eight sample faces, best first (highest detector score, then
+    /// id).
     pub faces: Vec<FaceId>,
 }
 

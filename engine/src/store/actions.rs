@@ -19,7 +19,11 @@ pub(super) fn require_face(tx: &Tx, id: FaceId) -> Result<FaceRow, ActionError> 
 }
 
 /// Refuses a name held by a person other than `except`.
-pub(super) fn require_free_name(tx: &Tx, name: &str, except: Option<PersonId>) -> Result<(), ActionError> {
+pub(super) fn require_free_name(
+    tx: &Tx,
+    name: &str,
+    except: Option<PersonId>,
+) -> Result<(), ActionError> {
     if let Some(existing) = tx.person_by_name_key(&name_key(name))?
         && Some(PersonId(existing)) != except
     {
@@ -36,7 +40,10 @@ pub(super) fn require_free_name(tx: &Tx, name: &str, except: Option<PersonId>) -
 
 /// The distinct faces of a selection, all existing, or an error naming the
 /// first unknown one.
-pub(super) fn require_faces(tx: &Tx, faces: &[FaceId]) -> Result<Vec<(FaceId, FaceRow)>, ActionError> {
+pub(super) fn require_faces(
+    tx: &Tx,
+    faces: &[FaceId],
+) -> Result<Vec<(FaceId, FaceRow)>, ActionError> {
     if faces.is_empty() {
         return Err(ActionError::EmptySelection);
     }

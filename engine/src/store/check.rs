@@ -475,7 +475,9 @@ fn repair(
         // (a dropped face is clustered again by the next recognise phase).
         if row.person.is_some()
             || row.ignored
-            || row.cluster.is_some_and(|c| !group_photos.insert((c, row.photo)))
+            || row
+                .cluster
+                .is_some_and(|c| !group_photos.insert((c, row.photo)))
         {
             row.cluster = None;
         }

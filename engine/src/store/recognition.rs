@@ -209,10 +209,7 @@ impl Library {
             .get(META_RECOGNISED_FACE)?
             .map_or(0, |v| v.value());
         let mut n = 0;
-        for entry in txn
-            .open_table(FACES)?
-            .range(mark.saturating_add(1)..)?
-        {
+        for entry in txn.open_table(FACES)?.range(mark.saturating_add(1)..)? {
             entry?;
             n += 1;
         }
@@ -223,7 +220,10 @@ impl Library {
     /// through recognition, in one transaction that also moves the resume
     /// mark past them. Returns what it did; `decided == 0` and no faces
     /// left means the phase is done (see [`Library::faces_to_recognise`]).
-    pub fn recognise_new_step(&mut self, batch: usize) -> Result<(usize, RecogniseReport), ActionError> {
+    pub fn recognise_new_step(
+        &mut self,
+        batch: usize,
+    ) -> Result<(usize, RecogniseReport), ActionError> {
         let mut tx = self.begin(false)?;
         let mark = tx.meta(META_RECOGNISED_FACE)?;
         let faces = next_batch(&tx, mark, batch.max(1))?;

@@ -12,12 +12,12 @@ use super::actions::{
 };
 use super::import::{NewPhoto, record_in};
 use super::names::{clean_name, name_key};
+use super::now_ms;
 use super::queries::face_view;
 use super::schema::{
     self, FACES, FaceRow, META_NEXT_PERSON, PHOTO_FACES, PersonRow, SUGGESTIONS, SuggestionRow,
 };
 use super::tx::Tx;
-use super::now_ms;
 use crate::error::{ActionError, QueryError, StorageError};
 use crate::index;
 use crate::recognize::{CivilDate, PersonModel};
@@ -186,7 +186,11 @@ impl Library {
     /// that person; otherwise a person is created). A face the user
     /// rejected for that person, or in a photo that already holds one of
     /// their faces, stays unknown.
-    pub fn name_cluster(&mut self, cluster: ClusterId, name: &str) -> Result<PersonId, ActionError> {
+    pub fn name_cluster(
+        &mut self,
+        cluster: ClusterId,
+        name: &str,
+    ) -> Result<PersonId, ActionError> {
         let name = clean_name(name)?;
         let mut tx = self.begin(true)?;
         let faces = group_faces(&tx.txn().open_table(FACES)?, cluster)?;
@@ -333,7 +337,10 @@ impl Library {
         for (face, row) in selected {
             give_face(&mut tx, face, row, person, AssignedBy::AcceptedSuggestion)?;
         }
-        tx.commit(&format!("accept {n} suggestion(s) for {:?}", person_row.name))?;
+        tx.commit(&format!(
+            "accept {n} suggestion(s) for {:?}",
+            person_row.name
+        ))?;
         Ok(n)
     }
 
@@ -355,7 +362,10 @@ impl Library {
             tx.put_suggestion(face.0, person.0, None)?;
             tx.put_rejection(face.0, person.0, true)?;
         }
-        tx.commit(&format!("reject {n} suggestion(s) for {:?}", person_row.name))?;
+        tx.commit(&format!(
+            "reject {n} suggestion(s) for {:?}",
+            person_row.name
+        ))?;
         Ok(n)
     }
 
@@ -365,10 +375,16 @@ impl Library {
     /// of their faces or predate their birth date. They are stored as
     /// pending suggestions (one undoable action) and returned in review
     /// order.
-    pub fn find_more(&mut self, person: PersonId, k: usize) -> Result<Vec<Suggestion>, ActionError> {
+    pub fn find_more(
+        &mut self,
+        person: PersonId,
+        k: usize,
+    ) -> Result<Vec<Suggestion>, ActionError> {
         let mut tx = self.begin(true)?;
         let person_row = require_person(&tx, person)?;
-        let model_row = tx.person_model(person.0)?.ok_or(ActionError::NoModel(person))?;
+        let model_row = tx
+            .person_model(person.0)?
+            .ok_or(ActionError::NoModel(person))?;
         let model = PersonModel {
             person,
             centroid: model_row.centroid,

@@ -132,7 +132,10 @@ impl Tx {
         self.remember(RowKey::Face(id), |tx| Ok(Before::Face(id, tx.face(id)?)))?;
         let old = self.face(id)?;
         let owner = |r: Option<&FaceRow>| {
-            r.and_then(|r| r.person.map(|p| (p, r.assigned_by.is_some_and(AssignedBy::is_confirmed))))
+            r.and_then(|r| {
+                r.person
+                    .map(|p| (p, r.assigned_by.is_some_and(AssignedBy::is_confirmed)))
+            })
         };
         let (before, after) = (owner(old.as_ref()), owner(row));
         if before != after {
