@@ -316,6 +316,22 @@ pub fn check(
             problem(&mut p, "suggestions", e.message);
         }
     }
+    // A pending suggestion is for a face the user has not decided, and a
+    // person it was not rejected for.
+    let rejected: BTreeSet<(u64, u64)> = rejections.iter().copied().collect();
+    for &(face, person) in &suggestions {
+        let decided = rows
+            .faces
+            .get(&face)
+            .is_some_and(|f| f.ignored || f.assigned_by.is_some_and(AssignedBy::is_confirmed));
+        if decided || rejected.contains(&(face, person)) {
+            problem(
+                &mut p,
+                "suggestions",
+                format!("({face}, {person}) is pending for a decided face or a rejected pair"),
+            );
+        }
+    }
 
     // Person models are what the confirmed faces imply.
     let expected = expected_models(txn, &rows, settings)?;

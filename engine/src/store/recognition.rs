@@ -194,10 +194,26 @@ pub(super) fn decide_faces(tx: &mut Tx, faces: &[u64]) -> Result<RecogniseReport
             }
         }
         if &new_row != row {
+            if let Some(old) = row.person
+                && new_row.person != Some(old)
+            {
+                clear_cover(tx, old, face.0)?;
+            }
             tx.put_face(face.0, Some(&new_row))?;
         }
     }
     Ok(report)
+}
+
+/// Clears `person`'s cover when it is `face` (which is leaving them).
+pub(super) fn clear_cover(tx: &mut Tx, person: u64, face: u64) -> Result<(), StorageError> {
+    if let Some(mut p) = tx.person(person)?
+        && p.cover_face == Some(face)
+    {
+        p.cover_face = None;
+        tx.put_person(person, Some(&p))?;
+    }
+    Ok(())
 }
 
 impl Library {

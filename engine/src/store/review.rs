@@ -8,7 +8,7 @@
 use super::Library;
 use super::actions::{
     detach_face, drop_suggestions_of_face, require_face, require_faces, require_free_name,
-    require_person,
+    require_person, resolve_photo,
 };
 use super::import::{NewPhoto, record_in};
 use super::names::{clean_name, name_key};
@@ -85,7 +85,8 @@ fn give_face(
     row.cluster = None;
     row.ignored = false;
     tx.put_face(face.0, Some(&row))?;
-    drop_suggestions_of_face(tx, face)
+    drop_suggestions_of_face(tx, face)?;
+    resolve_photo(tx, row.photo, person.0)
 }
 
 /// Photos that hold a face of `person`.

@@ -347,6 +347,16 @@ impl Tx {
         Ok(out)
     }
 
+    /// Faces of a photo, ascending.
+    pub fn faces_of_photo(&self, photo: [u8; 32]) -> Result<Vec<u64>, StorageError> {
+        let table = self.txn.open_table(PHOTO_FACES)?;
+        let mut out = Vec::new();
+        for entry in table.range((photo, 0)..=(photo, u64::MAX))? {
+            out.push(entry?.0.value().1);
+        }
+        Ok(out)
+    }
+
     /// Keys of the rows of a (face, person)-keyed table whose person is `person`.
     pub fn pairs_of_person(&self, which: PairTable, person: u64) -> Result<Vec<u64>, StorageError> {
         let mut out = Vec::new();

@@ -5,6 +5,7 @@
 use super::schema::{self, FaceRow, OPLOG, PersonRow, REDO, SuggestionRow};
 use super::tx::{PairTable, Tx};
 use crate::error::{ActionError, StorageError};
+use crate::types::AssignedBy;
 use redb::{ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
 
@@ -107,6 +108,7 @@ fn current_images(tx: &Tx, images: &[Before]) -> Result<Vec<Before>, StorageErro
 /// the images remove takes along what automatic steps gave them since
 /// (auto-assigned faces, pending suggestions), so nothing points at them.
 fn apply(tx: &mut Tx, images: Vec<Before>) -> Result<(), StorageError> {
+    let images_keys = images.clone();
     let removed: Vec<u64> = images
         .iter()
         .filter_map(|i| match i {
@@ -122,6 +124,9 @@ fn apply(tx: &mut Tx, images: Vec<Before>) -> Result<(), StorageError> {
     for image in images.into_iter().rev() {
         restore(tx, image)?;
     }
+    let mut touched: Vec<u64> = images_faces(&images_keys);
+    touched.sort_unstable();
+    touched.dedup();
     for person in removed {
         if tx.person(person)?.is_some() {
             continue;
@@ -139,6 +144,66 @@ fn apply(tx: &mut Tx, images: Vec<Before>) -> Result<(), StorageError> {
         for face in tx.pairs_of_person(PairTable::Rejections, person)? {
             tx.put_rejection(face, person, false)?;
         }
+    }
+    for face in touched {
+        settle(tx, face)?;
+    }
+    Ok(())
+}
+
+fn images_faces(images: &[Before]) -> Vec<u64> {
+    images
+        .iter()
+        .map(|i| match *i {
+            Before::Face(f, _)
+            | Before::Suggestion(f, _, _)
+            | Before::Rejection(f, _, _)
+            | Before::Embedding(f, _) => Some(f),
+            Before::Person(..) => None,
+        })
+        .flatten()
+        .collect()
+}
+
+/// Makes a face restored by undo or redo agree with what automatic steps
+/// did since: a face the user placed or ignored, and a rejected pair, keep
+/// no pending suggestion; a face put back into a group (or an automatic
+/// person) that meanwhile holds another face of its photo leaves it, so
+/// cannot-link holds (recognition decides and groups it again).
+fn settle(tx: &mut Tx, face: u64) -> Result<(), StorageError> {
+    let Some(mut row) = tx.face(face)? else {
+        return Ok(());
+    };
+    let user_owned = row.ignored || row.assigned_by.is_some_and(AssignedBy::is_confirmed);
+    for p in tx.pairs_of_face(PairTable::Suggestions, face)? {
+        if user_owned || tx.is_rejected(face, p)? {
+            tx.put_suggestion(face, p, None)?;
+        }
+    }
+    let mut changed = false;
+    if row.cluster.is_some() || row.assigned_by == Some(AssignedBy::Auto) {
+        for other in tx.faces_of_photo(row.photo)? {
+            if other == face {
+                continue;
+            }
+            let Some(o) = tx.face(other)? else { continue };
+            if row.cluster.is_some() && o.cluster == row.cluster {
+                row.cluster = None;
+                changed = true;
+            }
+            if row.assigned_by == Some(AssignedBy::Auto)
+                && o.person == row.person
+                && let Some(p) = row.person
+            {
+                super::recognition::clear_cover(tx, p, face)?;
+                row.person = None;
+                row.assigned_by = None;
+                changed = true;
+            }
+        }
+    }
+    if changed {
+        tx.put_face(face, Some(&row))?;
     }
     Ok(())
 }
