@@ -131,16 +131,12 @@ impl Tx {
     pub fn put_face(&mut self, id: u64, row: Option<&FaceRow>) -> Result<(), StorageError> {
         self.remember(RowKey::Face(id), |tx| Ok(Before::Face(id, tx.face(id)?)))?;
         let old = self.face(id)?;
-        let owner = |r: Option<&FaceRow>| {
-            r.and_then(|r| {
-                r.person
-                    .map(|p| (p, r.assigned_by.is_some_and(AssignedBy::is_confirmed)))
-            })
-        };
-        let (before, after) = (owner(old.as_ref()), owner(row));
+        // Models depend on confirmed faces only: automatic assignments do
+        // not mark anyone.
+        let (before, after) = (confirmed_owner(old.as_ref()), confirmed_owner(row));
         if before != after {
-            self.dirty.extend(before.map(|b| b.0));
-            self.dirty.extend(after.map(|a| a.0));
+            self.dirty.extend(before);
+            self.dirty.extend(after);
         }
         let mut photo_faces = self.txn.open_table(PHOTO_FACES)?;
         let mut person_faces = self.txn.open_table(PERSON_FACES)?;
@@ -320,7 +316,7 @@ impl Tx {
         self.remember(RowKey::Embedding(face), |tx| {
             Ok(Before::Embedding(face, index::get(tx.txn(), FaceId(face))?))
         })?;
-        if let Some(p) = self.face(face)?.and_then(|r| r.person) {
+        if let Some(p) = confirmed_owner(self.face(face)?.as_ref()) {
             self.dirty.insert(p);
         }
         match embedding {
@@ -484,6 +480,12 @@ impl Tx {
         }
         Ok(())
     }
+}
+
+/// The person a face is a confirmed face of, if any.
+fn confirmed_owner(row: Option<&FaceRow>) -> Option<u64> {
+    row.filter(|r| r.assigned_by.is_some_and(AssignedBy::is_confirmed))
+        .and_then(|r| r.person)
 }
 
 /// The two (face, person)-keyed tables.
