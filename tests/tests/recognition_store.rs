@@ -7,7 +7,8 @@
 use likeness_engine::recognize::eval::{ReferenceFace, load_reference};
 use likeness_engine::store::{NewPhoto, RECOGNISE_BATCH};
 use likeness_engine::{
-    ActionError, BBox, ClusterId, FaceId, Library, NewFace, Page, PersonId, PhotoId, ScanStatus,
+    ActionError, BBox, ClusterId, FaceId, Library, NewFace, Page, PersonId, PersonSort, PhotoId,
+    ScanStatus,
 };
 use likeness_tests::shared_dir;
 
@@ -78,7 +79,7 @@ fn outcome(lib: &Library) -> (Vec<String>, Vec<(u64, u64)>) {
         .collect();
     let mut suggestions = Vec::new();
     for p in lib
-        .list_persons(Default::default(), Page::default(), true)
+        .list_persons(PersonSort::default(), Page::default(), true)
         .expect("persons")
     {
         for s in lib

@@ -94,6 +94,10 @@ fn births(tx: &Tx) -> Result<BTreeMap<PersonId, CivilDate>, StorageError> {
     Ok(out)
 }
 
+/// A face to decide: id, row, embedding, persons it was rejected for, and
+/// when its photo was taken.
+type Work = (u64, FaceRow, Vec<f32>, Vec<PersonId>, Option<CivilDate>);
+
 /// Decides `faces` against the stored models and writes the outcome: auto
 /// → the face is the person's (`AssignedBy::Auto`), out of its group, and
 /// its suggestions go; suggest → a pending suggestion (an auto face demoted
@@ -112,7 +116,7 @@ pub(super) fn decide_faces(tx: &mut Tx, faces: &[u64]) -> Result<RecogniseReport
     }
     let ids: Vec<FaceId> = rows.iter().map(|r| FaceId(r.0)).collect();
     let embeddings = index::get_many(tx.txn(), &ids)?;
-    let mut work: Vec<(u64, FaceRow, Vec<f32>, Vec<PersonId>, Option<CivilDate>)> = Vec::new();
+    let mut work: Vec<Work> = Vec::new();
     let mut taken: HashMap<[u8; 32], Option<CivilDate>> = HashMap::new();
     for ((f, row), e) in rows.into_iter().zip(embeddings) {
         let Some(e) = e else { continue };
@@ -121,17 +125,16 @@ pub(super) fn decide_faces(tx: &mut Tx, faces: &[u64]) -> Result<RecogniseReport
             .into_iter()
             .map(PersonId)
             .collect();
-        let date = match taken.get(&row.photo) {
-            Some(d) => *d,
-            None => {
-                let d = tx
-                    .photo(row.photo)?
-                    .and_then(|p| p.taken_at)
-                    .as_deref()
-                    .and_then(CivilDate::parse);
-                taken.insert(row.photo, d);
-                d
-            }
+        let date = if let Some(d) = taken.get(&row.photo) {
+            *d
+        } else {
+            let d = tx
+                .photo(row.photo)?
+                .and_then(|p| p.taken_at)
+                .as_deref()
+                .and_then(CivilDate::parse);
+            taken.insert(row.photo, d);
+            d
         };
         work.push((f, row, e, rejected, date));
     }

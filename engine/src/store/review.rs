@@ -26,7 +26,7 @@ use crate::types::{
     Suggestion, SuggestionStatus,
 };
 use redb::ReadableTable;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// Sample faces per group in [`ClusterSummary`].
 pub const CLUSTER_SAMPLES: usize = 8;
@@ -399,17 +399,17 @@ impl Library {
         let wanted = k
             .saturating_mul(4)
             .saturating_add(tx.faces_of_person(person.0)?.len());
-        let mut candidates: BTreeMap<u64, ()> = BTreeMap::new();
+        let mut candidates: BTreeSet<u64> = BTreeSet::new();
         {
             let mut searcher = self.index.borrow_mut();
             for query in std::iter::once(&model.centroid).chain(&model.prototypes) {
                 for (face, _) in searcher.search(tx.txn(), query, wanted)? {
-                    candidates.insert(face.0, ());
+                    candidates.insert(face.0);
                 }
             }
         }
         let mut scored = Vec::new();
-        for &face in candidates.keys() {
+        for &face in &candidates {
             let Some(row) = tx.face(face)? else { continue };
             if row.person.is_some()
                 || row.ignored

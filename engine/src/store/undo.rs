@@ -154,14 +154,13 @@ fn apply(tx: &mut Tx, images: Vec<Before>) -> Result<(), StorageError> {
 fn images_faces(images: &[Before]) -> Vec<u64> {
     images
         .iter()
-        .map(|i| match *i {
+        .filter_map(|i| match *i {
             Before::Face(f, _)
             | Before::Suggestion(f, _, _)
             | Before::Rejection(f, _, _)
             | Before::Embedding(f, _) => Some(f),
             Before::Person(..) => None,
         })
-        .flatten()
         .collect()
 }
 
