@@ -129,7 +129,7 @@ fn bench_size(
 
     let t = Instant::now();
     let db = Database::open(&path)?;
-    let mut vi = VectorIndex::load(&db.begin_read()?)?;
+    let mut vi = VectorIndex::load(&db.begin_read()?)?.with_exact_scan_max_faces(0);
     println!("open: database + segment load {:.0} ms", ms(t.elapsed()));
     println!(
         "file size: {:.1} MB",
@@ -149,7 +149,9 @@ fn bench_size(
     println!("exact ground truth: {:.1} s", t.elapsed().as_secs_f64());
 
     for &ef in efs {
-        let mut probe = VectorIndex::new().with_ef_search(Some(ef));
+        let mut probe = VectorIndex::new()
+            .with_ef_search(Some(ef))
+            .with_exact_scan_max_faces(0);
         probe.sync(&db.begin_read()?)?;
         // Warm-up pass (page cache), then the measured one.
         measure(&db, &mut probe, &query_set, &truth)?;

@@ -17,6 +17,13 @@ use std::collections::HashSet;
 /// 1e-3 in cosine; each re-ranked face costs one B-tree lookup).
 pub const RERANK_MARGIN: usize = 32;
 
+/// Segments up to this many faces are scanned exactly instead of searched
+/// through the graph: a scan of 10k quantised vectors costs about a
+/// millisecond, and a small HNSW graph can leave a node unreachable (the
+/// index property test once ranked a face below one it should have found),
+/// so small libraries always get exact answers.
+pub const EXACT_SCAN_MAX_FACES: usize = 10_000;
+
 /// Default search breadth of the segment graph, chosen by measurement
 /// (`cargo bench --bench index`: recall@10 ≥ 0.99 at 100k clustered faces).
 pub const DEFAULT_EF_SEARCH: usize = 200;
@@ -50,6 +57,7 @@ pub struct VectorIndex {
     search: Search,
     last_sync: SyncKind,
     ef_search: Option<usize>,
+    exact_scan_max_faces: usize,
 }
 
 impl Default for VectorIndex {
@@ -74,7 +82,17 @@ impl VectorIndex {
             search: Search::default(),
             last_sync: SyncKind::FullReload,
             ef_search: Some(DEFAULT_EF_SEARCH),
+            exact_scan_max_faces: EXACT_SCAN_MAX_FACES,
         }
+    }
+
+    /// Sets the largest segment that is scanned exactly instead of searched
+    /// through its graph (default [`EXACT_SCAN_MAX_FACES`]; 0 always uses
+    /// the graph, as recall measurements must).
+    #[must_use]
+    pub fn with_exact_scan_max_faces(mut self, faces: usize) -> Self {
+        self.exact_scan_max_faces = faces;
+        self
     }
 
     /// Sets the segment's search breadth (`None`: the value stored at
@@ -212,8 +230,9 @@ impl VectorIndex {
     /// exact cosine similarity, sorted by similarity descending then id.
     ///
     /// The query is normalised (it must be a valid embedding). Approximate
-    /// (HNSW) for the segment part; exact when `k` is at least the number
-    /// of faces, or whenever the graph returns too few live candidates.
+    /// (HNSW) for the segment part; exact when the segment holds at most
+    /// [`EXACT_SCAN_MAX_FACES`], when `k` is at least the number of faces,
+    /// or whenever the graph returns too few live candidates.
     pub fn search(
         &mut self,
         txn: &impl IndexTxn,
@@ -229,14 +248,19 @@ impl VectorIndex {
         if let Some(segment) = &self.segment {
             let qp = QPoint::quantize(&q);
             let live = segment.len().saturating_sub(self.tombstones.len());
-            let mut cands: Vec<(u64, f32)> = segment
-                .search(&qp, &mut self.search)
-                .into_iter()
-                .filter(|(id, _)| !self.tombstones.contains(id))
-                .collect();
+            let mut cands: Vec<(u64, f32)> = if segment.len() <= self.exact_scan_max_faces {
+                Vec::new()
+            } else {
+                segment
+                    .search(&qp, &mut self.search)
+                    .into_iter()
+                    .filter(|(id, _)| !self.tombstones.contains(id))
+                    .collect()
+            };
             if cands.len() < k.min(live) {
-                // The graph came back short (many tombstones, or k beyond
-                // ef_search): scan the segment exhaustively.
+                // A small segment, or the graph came back short (many
+                // tombstones, or k beyond ef_search): scan the segment
+                // exhaustively.
                 cands = segment
                     .scan(&qp)
                     .into_iter()
