@@ -197,7 +197,7 @@ impl Library {
                         tx.put_face(f, Some(&row))?;
                     }
                 }
-                DeleteFaces::Delete => delete_face(&mut tx, f)?,
+                DeleteFaces::Delete => delete_face_rows(&mut tx, f)?,
             }
         }
         for f in tx.pairs_of_person(PairTable::Suggestions, person.0)? {
@@ -317,7 +317,7 @@ impl Library {
 }
 
 /// Deletes a face with its embedding, suggestions and rejections.
-fn delete_face(tx: &mut Tx, face: u64) -> Result<(), ActionError> {
+pub(super) fn delete_face_rows(tx: &mut Tx, face: u64) -> Result<(), ActionError> {
     tx.put_face(face, None)?;
     tx.put_embedding(face, None)?;
     for p in tx.pairs_of_face(PairTable::Suggestions, face)? {

@@ -310,3 +310,16 @@ impl Library {
         })
     }
 }
+
+impl Library {
+    /// A face's embedding (private data: for recognition and tests, never
+    /// shown or logged); `None` when it has none.
+    pub fn face_embedding(
+        &self,
+        id: FaceId,
+    ) -> Result<Option<crate::types::Embedding>, QueryError> {
+        let txn = self.read()?;
+        read_face(&txn, id.0)?.ok_or(QueryError::UnknownFace(id))?;
+        Ok(index::get(&txn, id)?)
+    }
+}

@@ -1,0 +1,138 @@
+//! Photos and media: face edits that need the photo's pixels (moving a box,
+//! drawing a face), and the thumbnail worker.
+//!
+//! A face edit reads the photo file and runs vision with the library
+//! unlocked, then commits the outcome in one write transaction (see
+//! `store::faces`), so the import and other readers are never held up by
+//! inference. The box is checked against the photo before any work.
+
+use crate::Library;
+use crate::error::ActionError;
+use crate::import::FaceFinder;
+use crate::store::faces::require_box_in_image;
+use crate::types::{BBox, FaceId, NewFace, Photo, PhotoId};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+/// Why a face edit failed. A failed edit changes nothing.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
+pub enum EditError {
+    /// The edit was refused (unknown face or photo, box outside the photo,
+    /// photo file unavailable) or its transaction failed.
+    #[error(transparent)]
+    Action(#[from] ActionError),
+    /// Vision could not run on the photo (models, device, decoding).
+    #[error("cannot look for a face in the box: {0}")]
+    Vision(String),
+}
+
+impl From<crate::error::QueryError> for EditError {
+    fn from(e: crate::error::QueryError) -> Self {
+        use crate::error::QueryError as Q;
+        Self::Action(match e {
+            Q::UnknownFace(f) => ActionError::UnknownFace(f),
+            Q::UnknownPerson(p) => ActionError::UnknownPerson(p),
+            Q::UnknownPhoto(p) => ActionError::UnknownPhoto(p),
+            Q::NoEmbedding(what) => ActionError::InvalidEmbedding(what),
+            Q::Storage(s) => ActionError::Storage(s),
+        })
+    }
+}
+
+/// The outcome of an edit that looked for a face in a box.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EditOutcome {
+    /// The face edited or added.
+    pub face: FaceId,
+    /// True when a face was found in the box and embedded; false when the
+    /// box was kept with the old embedding (or, for a new face, none).
+    pub reembedded: bool,
+}
+
+fn lock(library: &Mutex<Library>) -> MutexGuard<'_, Library> {
+    library.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// The bytes of a photo: its first file that still exists and still holds
+/// the photo's content (a file changed on disk is another photo now).
+pub fn read_photo_bytes(photo: &Photo) -> Result<(PathBuf, Vec<u8>), ActionError> {
+    let unavailable = |reason: String| ActionError::PhotoUnavailable {
+        photo: photo.id.to_hex(),
+        reason,
+    };
+    if photo.paths.is_empty() {
+        return Err(unavailable("the photo is missing (no file left)".into()));
+    }
+    let mut last = String::new();
+    for path in &photo.paths {
+        match std::fs::read(Path::new(path)) {
+            Ok(bytes) if PhotoId::of_bytes(&bytes) == photo.id => {
+                return Ok((PathBuf::from(path), bytes));
+            }
+            Ok(_) => last = format!("{path} has changed since it was imported"),
+            Err(e) => last = format!("{path}: {e}"),
+        }
+    }
+    Err(unavailable(last))
+}
+
+/// Reads the photo and asks the finder for a face in `bbox`, with the
+/// library unlocked. The face found must carry an embedding to count.
+fn find_in_box(
+    finder: &mut dyn FaceFinder,
+    photo: &Photo,
+    bbox: BBox,
+) -> Result<Option<NewFace>, EditError> {
+    require_box_in_image(&bbox, photo.width, photo.height)?;
+    let (path, bytes) = read_photo_bytes(photo)?;
+    let found = finder
+        .find_face_in_box(&path, &bytes, bbox)
+        .map_err(|e| EditError::Vision(e.reason))?;
+    Ok(found.filter(|f| f.embedding.is_some()))
+}
+
+fn photo_of(library: &Mutex<Library>, id: PhotoId) -> Result<Photo, EditError> {
+    lock(library)
+        .photo(id)?
+        .ok_or(EditError::Action(ActionError::UnknownPhoto(id)))
+}
+
+/// Moves a face's box and re-embeds the face from the new region: vision
+/// looks for a face inside the (padded) box; found, the face's landmarks,
+/// score and embedding are replaced; not found, the box edit stands and the
+/// old embedding is kept. One undoable transaction either way.
+pub fn set_face_box(
+    library: &Mutex<Library>,
+    finder: &mut dyn FaceFinder,
+    face: FaceId,
+    bbox: BBox,
+) -> Result<EditOutcome, EditError> {
+    let photo = {
+        let library = lock(library);
+        let row = library.face(face)?;
+        library
+            .photo(row.photo)?
+            .ok_or(EditError::Action(ActionError::UnknownPhoto(row.photo)))?
+    };
+    let found = find_in_box(finder, &photo, bbox)?;
+    let reembedded = lock(library).set_face_box(face, bbox, found.as_ref())?;
+    Ok(EditOutcome { face, reembedded })
+}
+
+/// Adds a face the user drew: embedded from the face vision finds in the
+/// box, or added without an embedding when there is none. One undoable
+/// transaction.
+pub fn add_face(
+    library: &Mutex<Library>,
+    finder: &mut dyn FaceFinder,
+    photo: PhotoId,
+    bbox: BBox,
+) -> Result<EditOutcome, EditError> {
+    let row = photo_of(library, photo)?;
+    let found = find_in_box(finder, &row, bbox)?;
+    let face = lock(library).add_face(photo, bbox, found.as_ref())?;
+    Ok(EditOutcome {
+        face,
+        reembedded: found.is_some(),
+    })
+}
