@@ -20,8 +20,8 @@ use crate::import::{
 use crate::index;
 use crate::store::{CheckReport, LibraryExport};
 use crate::types::{
-    DeleteFaces, Face, FaceId, Neighbour, Page, Person, PersonId, PersonSort, PersonSummary,
-    PhotoId,
+    BBox, ClusterId, ClusterSummary, DeleteFaces, Face, FaceEdit, FaceId, Neighbour, Page, Person,
+    PersonId, PersonSort, PersonSummary, PhotoDetail, PhotoId, PhotoSummary, RgbaImage, Suggestion,
 };
 use crossbeam_channel::{Receiver, Sender, unbounded};
 use serde::{Deserialize, Serialize};
@@ -171,6 +171,146 @@ pub enum Command {
     ResumeImport,
     /// Cancel the running import (what it committed stays).
     CancelImport,
+    /// Redo the newest undone user action.
+    Redo,
+
+    // --- Recognition: unnamed groups, suggestions, corrections ---
+    /// Unnamed groups, biggest first, then by id (only groups of at least
+    /// the minimum group size; ignored faces never count).
+    ListClusters {
+        /// Page.
+        page: Page,
+    },
+    /// The faces of an unnamed group.
+    FacesOfCluster {
+        /// Group.
+        cluster: ClusterId,
+        /// Page.
+        page: Page,
+    },
+    /// Name a group: creates the person, or merges the group into the
+    /// person of that name (ignoring case).
+    NameCluster {
+        /// Group.
+        cluster: ClusterId,
+        /// Name.
+        name: String,
+    },
+    /// Ignore faces (strangers): never suggested, never clustered.
+    IgnoreFaces {
+        /// Faces.
+        faces: Vec<FaceId>,
+    },
+    /// Ignore every face of a group.
+    IgnoreCluster {
+        /// Group.
+        cluster: ClusterId,
+    },
+    /// Stop ignoring faces.
+    UnignoreFaces {
+        /// Faces.
+        faces: Vec<FaceId>,
+    },
+    /// Move faces into a new person.
+    SplitFaces {
+        /// Faces.
+        faces: Vec<FaceId>,
+        /// The new person's name.
+        name: String,
+    },
+    /// Take faces away from a person and record that they are not them.
+    RemoveFaces {
+        /// Person.
+        person: PersonId,
+        /// Faces, each one of theirs.
+        faces: Vec<FaceId>,
+    },
+    /// A person's pending suggestions in review order (confidence, then face id).
+    ListSuggestions {
+        /// Person.
+        person: PersonId,
+        /// Page.
+        page: Page,
+    },
+    /// Accept suggestions: the faces become the person's.
+    AcceptSuggestions {
+        /// Person.
+        person: PersonId,
+        /// Suggested faces.
+        faces: Vec<FaceId>,
+    },
+    /// Reject suggestions: never suggested for that person again.
+    RejectSuggestions {
+        /// Person.
+        person: PersonId,
+        /// Suggested faces.
+        faces: Vec<FaceId>,
+    },
+    /// Search for more faces like a person's, excluding assigned, rejected
+    /// and ignored ones; what is found is stored as pending suggestions.
+    FindMore {
+        /// Person.
+        person: PersonId,
+        /// How many at most.
+        k: usize,
+    },
+    /// Add a person from reference photos: their faces become confirmed
+    /// faces of that person.
+    EnrolPerson {
+        /// Name.
+        name: String,
+        /// Photo files, one face each.
+        photos: Vec<PathBuf>,
+    },
+    /// Run the recognise phase over the whole library.
+    Recognise,
+
+    // --- Photos and media ---
+    /// Photos, by capture date then id; with persons, only photos with all of them.
+    ListPhotos {
+        /// Persons that must all appear (empty: every photo).
+        persons: Vec<PersonId>,
+        /// Page.
+        page: Page,
+    },
+    /// One photo with its faces.
+    GetPhoto {
+        /// Photo.
+        photo: PhotoId,
+    },
+    /// A face crop, from the thumbnail cache.
+    FaceThumbnail {
+        /// Face.
+        face: FaceId,
+        /// Side of the square thumbnail in pixels.
+        size_px: u32,
+    },
+    /// A photo scaled to fit a square, from the thumbnail cache.
+    PhotoImage {
+        /// Photo.
+        photo: PhotoId,
+        /// Longest side in pixels.
+        max_side_px: u32,
+    },
+    /// Move or resize a face's box; the face is re-embedded from the new region.
+    SetFaceBox {
+        /// Face.
+        face: FaceId,
+        /// New box in image pixels.
+        bbox: BBox,
+    },
+    /// Add a face the detector missed, from a box the user drew.
+    AddFace {
+        /// Photo.
+        photo: PhotoId,
+        /// Box in image pixels.
+        bbox: BBox,
+    },
+    /// Delete a face.
+    DeleteFace {
+        /// Face.
+        face: FaceId,
+    },
 }
 
 impl Command {
@@ -188,7 +328,22 @@ impl Command {
                 | Self::UnassignFaces { .. }
                 | Self::SetCoverFace { .. }
                 | Self::Undo
+                | Self::Redo
                 | Self::Check { repair: true }
+                | Self::NameCluster { .. }
+                | Self::IgnoreFaces { .. }
+                | Self::IgnoreCluster { .. }
+                | Self::UnignoreFaces { .. }
+                | Self::SplitFaces { .. }
+                | Self::RemoveFaces { .. }
+                | Self::AcceptSuggestions { .. }
+                | Self::RejectSuggestions { .. }
+                | Self::FindMore { .. }
+                | Self::EnrolPerson { .. }
+                | Self::Recognise
+                | Self::SetFaceBox { .. }
+                | Self::AddFace { .. }
+                | Self::DeleteFace { .. }
         )
     }
 }
@@ -220,6 +375,20 @@ pub enum Reply {
     Export(Box<LibraryExport>),
     /// An import ended.
     Imported(Box<ImportSummary>),
+    /// What was redone.
+    Redone(String),
+    /// Unnamed groups.
+    Clusters(Vec<ClusterSummary>),
+    /// Suggestions in review order.
+    Suggestions(Vec<Suggestion>),
+    /// Photos of the photo grid.
+    PhotoList(Vec<PhotoSummary>),
+    /// One photo with its faces.
+    PhotoDetail(Box<PhotoDetail>),
+    /// Pixels.
+    Image(RgbaImage),
+    /// A face box was drawn or changed.
+    FaceEdited(FaceEdit),
 }
 
 /// Why a command failed.
@@ -249,6 +418,9 @@ pub enum EngineError {
     /// The face finder (models, device) could not be set up.
     #[error("cannot start face detection: {0}")]
     Vision(String),
+    /// This engine build does not serve the command yet.
+    #[error("not available yet: {0}")]
+    Unsupported(String),
 }
 
 /// What the engine tells its caller.
@@ -847,5 +1019,14 @@ fn execute(library: &mut Library, command: Command) -> Result<Reply, EngineError
         | Command::PauseImport
         | Command::ResumeImport
         | Command::CancelImport => return Err(EngineError::NoImport),
+        command => return execute_unsupported(&command),
     })
+}
+
+/// Commands of the contract this build does not serve yet: a typed error,
+/// never a panic. Each arm moves out of here as its work lands.
+fn execute_unsupported(command: &Command) -> Result<Reply, EngineError> {
+    let name = format!("{command:?}");
+    let name = name.split([' ', '{', '(']).next().unwrap_or_default();
+    Err(EngineError::Unsupported(name.to_owned()))
 }

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::path::PathBuf;
 
 /// Length of an ArcFace embedding.
 pub const EMBEDDING_DIM: usize = 512;
@@ -378,4 +379,65 @@ pub enum DeleteFaces {
     Unassign,
     /// Delete the faces with the person.
     Delete,
+}
+
+/// An unnamed group of unknown faces, as the groups page lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterSummary {
+    /// The group.
+    pub id: ClusterId,
+    /// Number of faces in it (ignored faces excluded).
+    pub size: usize,
+    /// Up to eight sample faces, best first.
+    pub faces: Vec<FaceId>,
+}
+
+/// A photo as the photo grid lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhotoSummary {
+    /// The photo.
+    pub id: PhotoId,
+    /// One of its paths (the first, sorted); `None` when it is missing.
+    pub path: Option<PathBuf>,
+    /// Width in pixels after EXIF orientation.
+    pub width: u32,
+    /// Height in pixels after EXIF orientation.
+    pub height: u32,
+    /// Number of faces in it.
+    pub faces: usize,
+    /// EXIF `DateTimeOriginal` as written in the file.
+    pub taken: Option<String>,
+}
+
+/// A photo with its faces, as the photo viewer shows it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhotoDetail {
+    /// The photo.
+    pub photo: Photo,
+    /// Its faces.
+    pub faces: Vec<Face>,
+    /// The name of each face's person, in the order of `faces`.
+    pub names: Vec<Option<String>>,
+}
+
+/// Pixels for the GUI: RGBA, 8 bits per channel, rows top to bottom.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RgbaImage {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// `width * height * 4` bytes.
+    pub pixels: Vec<u8>,
+}
+
+/// The outcome of drawing or moving a face box.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaceEdit {
+    /// The face edited or added.
+    pub face: FaceId,
+    /// True when a face was found in the new region and re-embedded; false
+    /// when none was found: the box stands and the old embedding (if any)
+    /// is kept.
+    pub reembedded: bool,
 }
