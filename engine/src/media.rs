@@ -5,14 +5,22 @@
 //! unlocked, then commits the outcome in one write transaction (see
 //! `store::faces`), so the import and other readers are never held up by
 //! inference. The box is checked against the photo before any work.
+//!
+//! Thumbnails and photo previews are made by an [`ImageWorker`]: the engine
+//! thread reads the rows a picture needs and hands the decoding, scaling and
+//! caching to the worker's threads, which deliver the reply themselves, so a
+//! slow photo never holds up the command loop.
 
 use crate::Library;
 use crate::error::ActionError;
 use crate::import::FaceFinder;
 use crate::store::faces::require_box_in_image;
-use crate::types::{BBox, FaceId, NewFace, Photo, PhotoId};
+use crate::thumbs::{ThumbCache, ThumbError};
+use crate::types::{BBox, Face, FaceEdit, FaceId, NewFace, Photo, PhotoId, RgbaImage};
+use crossbeam_channel::{Receiver, Sender, unbounded};
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
 
 /// Why a face edit failed. A failed edit changes nothing.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
@@ -37,16 +45,6 @@ impl From<crate::error::QueryError> for EditError {
             Q::Storage(s) => ActionError::Storage(s),
         })
     }
-}
-
-/// The outcome of an edit that looked for a face in a box.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct EditOutcome {
-    /// The face edited or added.
-    pub face: FaceId,
-    /// True when a face was found in the box and embedded; false when the
-    /// box was kept with the old embedding (or, for a new face, none).
-    pub reembedded: bool,
 }
 
 fn lock(library: &Mutex<Library>) -> MutexGuard<'_, Library> {
@@ -106,7 +104,7 @@ pub fn set_face_box(
     finder: &mut dyn FaceFinder,
     face: FaceId,
     bbox: BBox,
-) -> Result<EditOutcome, EditError> {
+) -> Result<FaceEdit, EditError> {
     let photo = {
         let library = lock(library);
         let row = library.face(face)?;
@@ -116,7 +114,7 @@ pub fn set_face_box(
     };
     let found = find_in_box(finder, &photo, bbox)?;
     let reembedded = lock(library).set_face_box(face, bbox, found.as_ref())?;
-    Ok(EditOutcome { face, reembedded })
+    Ok(FaceEdit { face, reembedded })
 }
 
 /// Adds a face the user drew: embedded from the face vision finds in the
@@ -127,12 +125,103 @@ pub fn add_face(
     finder: &mut dyn FaceFinder,
     photo: PhotoId,
     bbox: BBox,
-) -> Result<EditOutcome, EditError> {
+) -> Result<FaceEdit, EditError> {
     let row = photo_of(library, photo)?;
     let found = find_in_box(finder, &row, bbox)?;
     let face = lock(library).add_face(photo, bbox, found.as_ref())?;
-    Ok(EditOutcome {
+    Ok(FaceEdit {
         face,
         reembedded: found.is_some(),
     })
+}
+
+/// A picture to serve from the thumbnail cache.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ImageJob {
+    /// A square face crop.
+    Face {
+        /// The face (its box keys the cache).
+        face: Box<Face>,
+        /// Its photo.
+        photo: Box<Photo>,
+        /// Side in pixels.
+        size_px: u32,
+    },
+    /// A photo preview.
+    Photo {
+        /// The photo.
+        photo: Box<Photo>,
+        /// Longest side in pixels.
+        max_side_px: u32,
+    },
+}
+
+impl ImageJob {
+    /// Makes (or reads from the cache) the picture.
+    pub fn run(&self, cache: &ThumbCache) -> Result<RgbaImage, ThumbError> {
+        match self {
+            Self::Face {
+                face,
+                photo,
+                size_px,
+            } => cache.face_image(face, photo, *size_px),
+            Self::Photo { photo, max_side_px } => cache.photo_image(photo, *max_side_px),
+        }
+    }
+}
+
+/// Receives a finished picture (on a worker thread).
+pub type Deliver = Box<dyn FnOnce(Result<RgbaImage, ThumbError>) + Send + 'static>;
+
+/// Threads that make thumbnails off the engine's command loop.
+pub struct ImageWorker {
+    jobs: Option<Sender<(ImageJob, Deliver)>>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl ImageWorker {
+    /// Starts `threads` worker threads (at least one) over `cache`.
+    pub fn start(cache: ThumbCache, threads: usize) -> std::io::Result<Self> {
+        let (tx, rx) = unbounded::<(ImageJob, Deliver)>();
+        let cache = Arc::new(cache);
+        let mut handles = Vec::new();
+        for i in 0..threads.max(1) {
+            let rx: Receiver<(ImageJob, Deliver)> = rx.clone();
+            let cache = Arc::clone(&cache);
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("likeness-thumbs-{i}"))
+                    .spawn(move || {
+                        for (job, deliver) in rx {
+                            deliver(job.run(&cache));
+                        }
+                    })?,
+            );
+        }
+        Ok(Self {
+            jobs: Some(tx),
+            threads: handles,
+        })
+    }
+
+    /// Queues a picture; `deliver` gets it (or why not) on a worker thread.
+    pub fn submit(&self, job: ImageJob, deliver: Deliver) {
+        if let Some(jobs) = &self.jobs
+            && let Err(crossbeam_channel::SendError((_, deliver))) = jobs.send((job, deliver))
+        {
+            deliver(Err(ThumbError::Io(
+                "the thumbnail worker has stopped".into(),
+            )));
+        }
+    }
+}
+
+impl Drop for ImageWorker {
+    fn drop(&mut self) {
+        // Closing the queue ends the threads once the queued jobs are served.
+        self.jobs = None;
+        for thread in self.threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
 }
