@@ -292,3 +292,86 @@ fn photos_thumbnails_and_face_edits_through_the_engine() {
     }
     consistent(&engine);
 }
+
+/// The photo list's order on dated and undated photos: by capture date,
+/// undated last, ties by id; paging; persons filter with all of them.
+#[test]
+fn photo_list_order_paging_and_persons() {
+    use likeness_engine::Library;
+    use likeness_tests::{new_face, new_photo};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut library = Library::open(&dir.path().join("lib.redb")).expect("open");
+    let dates = [
+        Some("2021:05:01 10:00:00"),
+        None,
+        Some("2019:12:31 23:59:59"),
+        Some("2021:05:01 10:00:00"),
+        None,
+    ];
+    let mut faces = Vec::new();
+    for (n, date) in dates.iter().enumerate() {
+        let mut photo = new_photo(n as u64);
+        photo.taken_at = date.map(str::to_owned);
+        let commit = library
+            .record_photo(&photo, &[new_face(0, None), new_face(1, None)][..n % 3])
+            .expect("record");
+        faces.push(commit.faces);
+    }
+    let list = library.list_photos(&[], Page::default()).expect("list");
+    let mut expected: Vec<(Option<String>, PhotoId)> = (0..dates.len() as u64)
+        .map(|n| (dates[n as usize].map(str::to_owned), new_photo(n).id))
+        .collect();
+    expected.sort_by(|a, b| (a.0.is_none(), &a.0, a.1).cmp(&(b.0.is_none(), &b.0, b.1)));
+    let got: Vec<(Option<String>, PhotoId)> =
+        list.iter().map(|p| (p.taken.clone(), p.id)).collect();
+    assert_eq!(got, expected);
+    assert_eq!(list[0].taken.as_deref(), Some("2019:12:31 23:59:59"));
+    assert!(list[3].taken.is_none() && list[4].taken.is_none());
+    for p in &list {
+        let n = (0..5u64)
+            .find(|&n| new_photo(n).id == p.id)
+            .expect("known photo");
+        assert_eq!(p.faces, n as usize % 3);
+        assert_eq!(
+            p.path.as_deref(),
+            Some(std::path::Path::new(&new_photo(n).path))
+        );
+    }
+    let page = library
+        .list_photos(
+            &[],
+            Page {
+                offset: 2,
+                limit: 2,
+            },
+        )
+        .expect("page");
+    assert_eq!(page, list[2..4].to_vec());
+
+    // Photos 1 and 4 have one face each, photo 2 has two.
+    let a = library.create_person("A").expect("person");
+    let b = library.create_person("B").expect("person");
+    library
+        .assign_faces(&[faces[1][0], faces[2][0]], a)
+        .expect("assign");
+    library.assign_faces(&[faces[2][1]], b).expect("assign");
+    let with_a: Vec<PhotoId> = library
+        .list_photos(&[a], Page::default())
+        .expect("list")
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    // Photo 2 is dated, photo 1 is not: 2 first.
+    assert_eq!(with_a, vec![new_photo(2).id, new_photo(1).id]);
+    let with_both: Vec<PhotoId> = library
+        .list_photos(&[a, b], Page::default())
+        .expect("list")
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(with_both, vec![new_photo(2).id]);
+    match library.list_photos(&[likeness_engine::PersonId(99)], Page::default()) {
+        Err(QueryError::UnknownPerson(_)) => {}
+        other => panic!("expected unknown person, got {other:?}"),
+    }
+}
