@@ -110,6 +110,36 @@ fn moving_a_box_reembeds_or_keeps_and_undo_restores() {
     assert!(sim > 0.9, "cosine to the old embedding {sim}");
     consistent(&library);
 
+    // A loose box drawn well around the face (twice its size) and a tight
+    // one inside it: the face is found in both.
+    let (cx, cy) = (
+        (before.bbox.x1 + before.bbox.x2) / 2.0,
+        (before.bbox.y1 + before.bbox.y2) / 2.0,
+    );
+    let (w, h) = (before.bbox.width(), before.bbox.height());
+    for (scale, what) in [(2.0f32, "loose"), (0.6, "tight")] {
+        let b = BBox {
+            x1: (cx - w * scale / 2.0).max(0.0),
+            y1: (cy - h * scale / 2.0).max(0.0),
+            x2: (cx + w * scale / 2.0).min(250.0),
+            y2: (cy + h * scale / 2.0).min(250.0),
+        };
+        let edit = media::set_face_box(&library, &mut finder, face, b).expect("edit");
+        assert!(edit.reembedded, "the face is found in a {what} box");
+        let e = library
+            .lock()
+            .expect("lock")
+            .face_embedding(face)
+            .expect("read")
+            .expect("an embedding");
+        assert!(
+            cosine(&old, &e) > 0.9,
+            "{what} box: cosine {}",
+            cosine(&old, &e)
+        );
+        library.lock().expect("lock").undo().expect("undo");
+    }
+
     // A box on the background (top-left corner, no face within its padding).
     let wall = BBox {
         x1: 0.0,
@@ -191,6 +221,54 @@ fn drawn_faces_and_deleted_faces() {
         .face_embedding(faces[0])
         .expect("read")
         .expect("embedding");
+
+    // A loose box around the second face (1.8 times its size) picks that
+    // face, not its neighbour.
+    let second = library.lock().expect("lock").face(faces[1]).expect("face");
+    let second_old = library
+        .lock()
+        .expect("lock")
+        .face_embedding(faces[1])
+        .expect("read")
+        .expect("embedding");
+    let (cx, cy) = (
+        f32::midpoint(second.bbox.x1, second.bbox.x2),
+        f32::midpoint(second.bbox.y1, second.bbox.y2),
+    );
+    let (pw, ph) = {
+        let p = library
+            .lock()
+            .expect("lock")
+            .photo(photo)
+            .expect("read")
+            .expect("photo");
+        (p.width as f32, p.height as f32)
+    };
+    let loose = BBox {
+        x1: (cx - 0.9 * second.bbox.width()).max(0.0),
+        y1: (cy - 0.9 * second.bbox.height()).max(0.0),
+        x2: (cx + 0.9 * second.bbox.width()).min(pw),
+        y2: (cy + 0.9 * second.bbox.height()).min(ph),
+    };
+    let edit = media::set_face_box(&library, &mut finder, faces[1], loose).expect("edit");
+    assert!(edit.reembedded);
+    let e = library
+        .lock()
+        .expect("lock")
+        .face_embedding(faces[1])
+        .expect("read")
+        .expect("embedding");
+    assert!(
+        cosine(&second_old, &e) > 0.9,
+        "cosine {}",
+        cosine(&second_old, &e)
+    );
+    assert!(
+        cosine(&old, &e) < 0.5,
+        "not the neighbour: {}",
+        cosine(&old, &e)
+    );
+    library.lock().expect("lock").undo().expect("undo");
 
     // Delete a detected face, then draw it again by hand: it is found and
     // embedded like the detector's face.
