@@ -25,6 +25,8 @@ pub const MAX_PHOTO_PX: u32 = 8192;
 pub const MIN_SIDE_PX: u32 = 16;
 /// Default bound of the cache on disk.
 pub const DEFAULT_MAX_BYTES: u64 = 512 * 1024 * 1024;
+/// Numbers the partial files of writes in progress.
+static NEXT_PARTIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 /// JPEG quality of thumbnails.
 const JPEG_QUALITY: u8 = 85;
 
@@ -263,8 +265,7 @@ impl ThumbCache {
         // Write beside and rename, so a reader never sees half a file.
         // A name of its own per write: two workers making the same
         // thumbnail never share a partial file.
-        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = NEXT_PARTIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let partial = path.with_extension(format!("{}-{n}.part", std::process::id()));
         {
             let file = std::fs::File::create(&partial).map_err(|e| io(&e))?;

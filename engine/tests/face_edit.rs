@@ -113,8 +113,8 @@ fn moving_a_box_reembeds_or_keeps_and_undo_restores() {
     // A loose box drawn well around the face (twice its size) and a tight
     // one inside it: the face is found in both.
     let (cx, cy) = (
-        (before.bbox.x1 + before.bbox.x2) / 2.0,
-        (before.bbox.y1 + before.bbox.y2) / 2.0,
+        f32::midpoint(before.bbox.x1, before.bbox.x2),
+        f32::midpoint(before.bbox.y1, before.bbox.y2),
     );
     let (w, h) = (before.bbox.width(), before.bbox.height());
     for (scale, what) in [(2.0f32, "loose"), (0.6, "tight")] {

@@ -92,6 +92,24 @@ pub(super) fn photo_view(id: [u8; 32], row: PhotoRow) -> Photo {
     }
 }
 
+/// Photos in which every one of `persons` appears.
+fn photos_with_all_in(
+    txn: &ReadTransaction,
+    persons: &[PersonId],
+) -> Result<BTreeSet<[u8; 32]>, QueryError> {
+    let mut result: Option<BTreeSet<[u8; 32]>> = None;
+    for &p in persons {
+        read_person(txn, p.0)?.ok_or(QueryError::UnknownPerson(p))?;
+        let photos: BTreeSet<[u8; 32]> =
+            faces_of(txn, p.0)?.into_iter().map(|(_, ph)| ph).collect();
+        result = Some(match result {
+            None => photos,
+            Some(acc) => acc.intersection(&photos).copied().collect(),
+        });
+    }
+    Ok(result.unwrap_or_default())
+}
+
 fn faces_of(txn: &ReadTransaction, person: u64) -> Result<Vec<(u64, [u8; 32])>, StorageError> {
     let table = txn.open_table(PERSON_FACES)?;
     let mut out = Vec::new();
@@ -194,29 +212,10 @@ impl Library {
     /// Photos in which every one of `persons` appears, in id order.
     pub fn photos_with_all(&self, persons: &[PersonId]) -> Result<Vec<PhotoId>, QueryError> {
         let txn = self.read()?;
-        Ok(self
-            .photos_with_all_in(&txn, persons)?
+        Ok(photos_with_all_in(&txn, persons)?
             .into_iter()
             .map(PhotoId)
             .collect())
-    }
-
-    fn photos_with_all_in(
-        &self,
-        txn: &ReadTransaction,
-        persons: &[PersonId],
-    ) -> Result<BTreeSet<[u8; 32]>, QueryError> {
-        let mut result: Option<BTreeSet<[u8; 32]>> = None;
-        for &p in persons {
-            read_person(txn, p.0)?.ok_or(QueryError::UnknownPerson(p))?;
-            let photos: BTreeSet<[u8; 32]> =
-                faces_of(txn, p.0)?.into_iter().map(|(_, ph)| ph).collect();
-            result = Some(match result {
-                None => photos,
-                Some(acc) => acc.intersection(&photos).copied().collect(),
-            });
-        }
-        Ok(result.unwrap_or_default())
     }
 
     /// The `k` faces most similar to a face (itself excluded).
@@ -377,7 +376,7 @@ impl Library {
                 keys.push((row.taken_at, k.value()));
             }
         } else {
-            for id in self.photos_with_all_in(&txn, persons)? {
+            for id in photos_with_all_in(&txn, persons)? {
                 if let Some(v) = photos.get(id)? {
                     let row: PhotoRow = schema::decode("photos", v.value())?;
                     keys.push((row.taken_at, id));
