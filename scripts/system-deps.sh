@@ -3,6 +3,10 @@
 # run as root (or with sudo available); otherwise says what to install.
 set -euo pipefail
 packages=(pkg-config python3 python3-pip)
+# libjpeg-turbo (decoding bit-exact with the reference pipeline) builds with these.
+packages+=(cmake nasm)
+# A wgpu adapter without a GPU (Mesa lavapipe), so the GPU path is tested.
+packages+=(mesa-vulkan-drivers libvulkan1)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -316,6 +316,28 @@ pub enum Command {
 }
 
 impl Command {
+    /// True for commands that can change a person model or what the
+    /// recognise phase may decide (confirmed faces, birth dates, persons,
+    /// faces becoming unknown): the engine re-runs recognition after them.
+    pub fn changes_models(&self) -> bool {
+        matches!(
+            self,
+            Self::DeletePerson { .. }
+                | Self::SetBirthDate { .. }
+                | Self::MergePersons { .. }
+                | Self::AssignFaces { .. }
+                | Self::UnassignFaces { .. }
+                | Self::Undo
+                | Self::Redo
+                | Self::NameCluster { .. }
+                | Self::UnignoreFaces { .. }
+                | Self::SplitFaces { .. }
+                | Self::RemoveFaces { .. }
+                | Self::AcceptSuggestions { .. }
+                | Self::EnrolPerson { .. }
+        )
+    }
+
     /// True for commands that change the library.
     pub fn is_mutation(&self) -> bool {
         matches!(
@@ -771,6 +793,7 @@ impl EngineLoop {
             }
         };
         let mutation = command.is_mutation();
+        let redecides = command.changes_models();
         let result = match command {
             Command::PauseImport | Command::ResumeImport | Command::CancelImport => {
                 match &self.import {
@@ -849,6 +872,13 @@ impl EngineLoop {
             Command::AddFace { photo, bbox } => self.edit(&library, |library, finder| {
                 media::add_face(library, finder, photo, bbox)
             }),
+            Command::EnrolPerson { name, photos } => {
+                let result = self.enrol(&library, &name, &photos);
+                if result.is_ok() {
+                    self.sink.maintainer.poke(&lock(&library));
+                }
+                result
+            }
             command => {
                 let mut library = lock(&library);
                 let result = execute(&mut library, command);
@@ -862,6 +892,15 @@ impl EngineLoop {
         self.sink.emit(Event::Reply { id, result });
         if changed {
             self.sink.emit(Event::LibraryChanged);
+            if redecides {
+                // Models changed: pending faces are decided again and new
+                // unknown faces grouped (system writes, after the reply).
+                let redone = lock(&library).recognise();
+                match redone {
+                    Ok(_) => self.sink.emit(Event::LibraryChanged),
+                    Err(e) => self.background_failed("recognising after a change", &e.to_string()),
+                }
+            }
         }
     }
 
@@ -902,6 +941,46 @@ impl EngineLoop {
         let edit = run(library, finder)?;
         self.sink.maintainer.poke(&lock(library));
         Ok(Reply::FaceEdited(edit))
+    }
+
+    /// Enrolment: the reference photos go through the vision pipeline here
+    /// (without the library lock), then one transaction records them and
+    /// makes their largest faces the person's.
+    fn enrol(
+        &self,
+        library: &Mutex<Library>,
+        name: &str,
+        photos: &[PathBuf],
+    ) -> Result<Reply, EngineError> {
+        let mut finder = (self.config.finder)().map_err(EngineError::Vision)?;
+        let mut found = Vec::with_capacity(photos.len());
+        for path in photos {
+            let bad = |reason: String| {
+                EngineError::Action(ActionError::BadPhoto {
+                    path: path.display().to_string(),
+                    reason,
+                })
+            };
+            let bytes = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+            let faces = finder.find_faces(path, &bytes).map_err(|e| bad(e.reason))?;
+            let photo = crate::store::NewPhoto {
+                id: PhotoId::of_bytes(&bytes),
+                path: path.display().to_string(),
+                size_bytes: bytes.len() as u64,
+                width: faces.width,
+                height: faces.height,
+                taken_at: faces.taken_at,
+                status: if faces.faces.is_empty() {
+                    crate::types::ScanStatus::NoFaces
+                } else {
+                    crate::types::ScanStatus::Detected
+                },
+            };
+            found.push((photo, faces.faces));
+        }
+        Ok(Reply::PersonCreated(
+            lock(library).enrol_person(name, &found)?,
+        ))
     }
 
     /// Folder changes: forget what disappeared, import what appeared (now,
@@ -1130,6 +1209,39 @@ fn execute(library: &mut Library, command: Command) -> Result<Reply, EngineError
         | Command::PauseImport
         | Command::ResumeImport
         | Command::CancelImport => return Err(EngineError::NoImport),
+        Command::Redo => Reply::Redone(library.redo()?),
+        Command::ListClusters { page } => Reply::Clusters(library.list_clusters(page)?),
+        Command::FacesOfCluster { cluster, page } => {
+            Reply::Faces(library.faces_of_cluster(cluster, page)?)
+        }
+        Command::NameCluster { cluster, name } => {
+            Reply::PersonCreated(library.name_cluster(cluster, &name)?)
+        }
+        Command::IgnoreFaces { faces } => Reply::FacesAffected(library.ignore_faces(&faces)?),
+        Command::IgnoreCluster { cluster } => {
+            Reply::FacesAffected(library.ignore_cluster(cluster)?)
+        }
+        Command::UnignoreFaces { faces } => Reply::FacesAffected(library.unignore_faces(&faces)?),
+        Command::SplitFaces { faces, name } => {
+            Reply::PersonCreated(library.split_faces(&faces, &name)?)
+        }
+        Command::RemoveFaces { person, faces } => {
+            Reply::FacesAffected(library.remove_faces(person, &faces)?)
+        }
+        Command::ListSuggestions { person, page } => {
+            Reply::Suggestions(library.list_suggestions(person, page)?)
+        }
+        Command::AcceptSuggestions { person, faces } => {
+            Reply::FacesAffected(library.accept_suggestions(person, &faces)?)
+        }
+        Command::RejectSuggestions { person, faces } => {
+            Reply::FacesAffected(library.reject_suggestions(person, &faces)?)
+        }
+        Command::FindMore { person, k } => Reply::Suggestions(library.find_more(person, k)?),
+        Command::Recognise => {
+            library.recognise()?;
+            Reply::Done
+        }
         command => return execute_unsupported(&command),
     })
 }

@@ -6,7 +6,7 @@
 //! [`StorageError`], which keeps the kind and the message of the underlying
 //! redb error.
 
-use crate::types::{FaceId, PersonId, PhotoId};
+use crate::types::{ClusterId, FaceId, PersonId, PhotoId};
 use serde::{Deserialize, Serialize};
 
 /// The library file could not be read or written.
@@ -149,6 +149,34 @@ pub enum ActionError {
     /// Undo with an empty history.
     #[error("nothing to undo")]
     NothingToUndo,
+    /// Redo with nothing undone since the last action.
+    #[error("nothing to redo")]
+    NothingToRedo,
+    /// No unnamed group has this id (or it has no faces left).
+    #[error("no unnamed group with id {0}")]
+    UnknownCluster(ClusterId),
+    /// Accepting or rejecting a suggestion that is not pending.
+    #[error("face {face} has no pending suggestion for person {person}")]
+    NoSuggestion {
+        /// The face.
+        face: FaceId,
+        /// The person.
+        person: PersonId,
+    },
+    /// "Find more" for a person with no confirmed face with an embedding.
+    #[error("person {0} has no confirmed face to search from")]
+    NoModel(PersonId),
+    /// An enrolment photo in which no face was found.
+    #[error("no face found in {0}")]
+    NoFaceFound(String),
+    /// An enrolment photo that could not be read or decoded.
+    #[error("cannot use {path}: {reason}")]
+    BadPhoto {
+        /// The photo.
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// An empty list of faces or persons where at least one is needed.
     #[error("nothing selected")]
     EmptySelection,
@@ -169,6 +197,9 @@ pub enum QueryError {
     /// No photo has this id.
     #[error("no photo with id {}", .0.to_hex())]
     UnknownPhoto(PhotoId),
+    /// No unnamed group has this id.
+    #[error("no unnamed group with id {0}")]
+    UnknownCluster(ClusterId),
     /// The face or person has no embedding to search with.
     #[error("{0} has no embedding to search with")]
     NoEmbedding(String),

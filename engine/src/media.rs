@@ -41,6 +41,7 @@ impl From<crate::error::QueryError> for EditError {
             Q::UnknownFace(f) => ActionError::UnknownFace(f),
             Q::UnknownPerson(p) => ActionError::UnknownPerson(p),
             Q::UnknownPhoto(p) => ActionError::UnknownPhoto(p),
+            Q::UnknownCluster(c) => ActionError::UnknownCluster(c),
             Q::NoEmbedding(what) => ActionError::InvalidEmbedding(what),
             Q::Storage(s) => ActionError::Storage(s),
         })

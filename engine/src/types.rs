@@ -70,6 +70,12 @@ impl fmt::Display for FaceId {
     }
 }
 
+impl fmt::Display for ClusterId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 impl fmt::Display for PersonId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.0)
@@ -388,7 +394,8 @@ pub struct ClusterSummary {
     pub id: ClusterId,
     /// Number of faces in it (ignored faces excluded).
     pub size: usize,
-    /// Up to eight sample faces, best first.
+    /// Up to eight sample faces, best first (highest detector score, then
+    /// id).
     pub faces: Vec<FaceId>,
 }
 

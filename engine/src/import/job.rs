@@ -8,7 +8,7 @@
 
 use super::scan::{FileError, ScanOptions, scan};
 use crate::Library;
-use crate::store::{NewPhoto, needs_scan};
+use crate::store::{NewPhoto, RECOGNISE_BATCH, RecogniseReport, needs_scan};
 use crate::types::{BBox, NewFace, PhotoId, ScanStatus};
 use crossbeam_channel::bounded;
 use serde::{Deserialize, Serialize};
@@ -123,6 +123,11 @@ pub struct ImportSummary {
     pub images_per_s: f64,
     /// True when the user cancelled.
     pub cancelled: bool,
+    /// What the recognise phase did.
+    pub recognised: RecogniseReport,
+    /// Why the recognise phase stopped early, if it did (the photos stay
+    /// committed; the next import or `Recognise` continues it).
+    pub recognition_failed: Option<String>,
 }
 
 /// Running, paused or cancelled: shared between the job and its controller.
@@ -307,12 +312,63 @@ pub fn run_import(
         sink.progress(&detect_meter.progress(ImportPhase::Detect, done, total, None));
     });
     summary.cancelled = !control.keep_going();
-    // Recognition of the new faces hooks in here (the recognition issue).
-    sink.progress(&scan_meter.progress(ImportPhase::Recognise, 0, 0, None));
+    if !summary.cancelled {
+        recognise_phase(library, control, sink, &mut summary);
+    }
     summary.duration_ms = start.elapsed().as_millis() as u64;
     summary.images_per_s = summary.new_photos as f64 / start.elapsed().as_secs_f64().max(1e-3);
     sink.progress(&scan_meter.progress(ImportPhase::Done, total, total, None));
     summary
+}
+
+/// The recognise phase: decides the faces not yet through recognition in
+/// batches (one transaction each, the lock released between them), then
+/// clusters the unknown faces in one transaction. Resumable: a killed or
+/// cancelled phase continues from its mark on the next run.
+fn recognise_phase(
+    library: &Mutex<Library>,
+    control: &Arc<JobControl>,
+    sink: &mut dyn ImportSink,
+    summary: &mut ImportSummary,
+) {
+    let meter = Meter {
+        start: Instant::now(),
+    };
+    let total = match lock(library).faces_to_recognise() {
+        Ok(n) => n,
+        Err(e) => {
+            summary.recognition_failed = Some(e.to_string());
+            return;
+        }
+    };
+    let mut done = 0u64;
+    sink.progress(&meter.progress(ImportPhase::Recognise, done, total, None));
+    loop {
+        if !control.keep_going() {
+            summary.cancelled = true;
+            return;
+        }
+        let step = lock(library).recognise_new_step(RECOGNISE_BATCH);
+        match step {
+            Ok((0, _)) => break,
+            Ok((n, report)) => {
+                done += n as u64;
+                summary.recognised.decided += report.decided;
+                summary.recognised.auto_assigned += report.auto_assigned;
+                summary.recognised.suggested += report.suggested;
+                sink.progress(&meter.progress(ImportPhase::Recognise, done, total, None));
+            }
+            Err(e) => {
+                summary.recognition_failed = Some(e.to_string());
+                return;
+            }
+        }
+    }
+    let clustered = lock(library).cluster_unknown();
+    match clustered {
+        Ok(n) => summary.recognised.clustered = n as u64,
+        Err(e) => summary.recognition_failed = Some(e.to_string()),
+    }
 }
 
 /// Imports one read file: a known, scanned photo only gains the path; a new

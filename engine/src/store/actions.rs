@@ -10,16 +10,20 @@ use crate::error::ActionError;
 use crate::types::{AssignedBy, DeleteFaces, FaceId, PersonId};
 use std::collections::BTreeSet;
 
-fn require_person(tx: &Tx, id: PersonId) -> Result<PersonRow, ActionError> {
+pub(super) fn require_person(tx: &Tx, id: PersonId) -> Result<PersonRow, ActionError> {
     tx.person(id.0)?.ok_or(ActionError::UnknownPerson(id))
 }
 
-fn require_face(tx: &Tx, id: FaceId) -> Result<FaceRow, ActionError> {
+pub(super) fn require_face(tx: &Tx, id: FaceId) -> Result<FaceRow, ActionError> {
     tx.face(id.0)?.ok_or(ActionError::UnknownFace(id))
 }
 
 /// Refuses a name held by a person other than `except`.
-fn require_free_name(tx: &Tx, name: &str, except: Option<PersonId>) -> Result<(), ActionError> {
+pub(super) fn require_free_name(
+    tx: &Tx,
+    name: &str,
+    except: Option<PersonId>,
+) -> Result<(), ActionError> {
     if let Some(existing) = tx.person_by_name_key(&name_key(name))?
         && Some(PersonId(existing)) != except
     {
@@ -36,7 +40,10 @@ fn require_free_name(tx: &Tx, name: &str, except: Option<PersonId>) -> Result<()
 
 /// The distinct faces of a selection, all existing, or an error naming the
 /// first unknown one.
-fn require_faces(tx: &Tx, faces: &[FaceId]) -> Result<Vec<(FaceId, FaceRow)>, ActionError> {
+pub(super) fn require_faces(
+    tx: &Tx,
+    faces: &[FaceId],
+) -> Result<Vec<(FaceId, FaceRow)>, ActionError> {
     if faces.is_empty() {
         return Err(ActionError::EmptySelection);
     }
@@ -49,7 +56,7 @@ fn require_faces(tx: &Tx, faces: &[FaceId]) -> Result<Vec<(FaceId, FaceRow)>, Ac
 
 /// Takes a face out of its person: clears the person's cover if it was this
 /// face and, when `reject`, records that the face is not that person.
-fn detach_face(
+pub(super) fn detach_face(
     tx: &mut Tx,
     face: FaceId,
     row: &mut FaceRow,
@@ -70,8 +77,39 @@ fn detach_face(
     Ok(())
 }
 
+/// Keeps cannot-link after a user decision put `person` in `photo`: when
+/// the photo holds several faces of that person, automatic assignments give
+/// way (to the user's faces, or, among automatic ones only, to the lowest
+/// id). Faces the user placed are never touched.
+pub(super) fn resolve_photo(tx: &mut Tx, photo: [u8; 32], person: u64) -> Result<(), ActionError> {
+    let mut same = Vec::new();
+    for f in tx.faces_of_photo(photo)? {
+        if let Some(row) = tx.face(f)?
+            && row.person == Some(person)
+        {
+            same.push((f, row));
+        }
+    }
+    if same.len() <= 1 {
+        return Ok(());
+    }
+    let confirmed = |r: &FaceRow| r.assigned_by.is_some_and(AssignedBy::is_confirmed);
+    let keep = if same.iter().any(|(_, r)| confirmed(r)) {
+        None
+    } else {
+        same.first().map(|(f, _)| *f)
+    };
+    for (f, mut row) in same {
+        if !confirmed(&row) && Some(f) != keep {
+            detach_face(tx, FaceId(f), &mut row, false)?;
+            tx.put_face(f, Some(&row))?;
+        }
+    }
+    Ok(())
+}
+
 /// Drops every suggestion for a face (it has been decided by the user).
-fn drop_suggestions_of_face(tx: &mut Tx, face: FaceId) -> Result<(), ActionError> {
+pub(super) fn drop_suggestions_of_face(tx: &mut Tx, face: FaceId) -> Result<(), ActionError> {
     for person in tx.pairs_of_face(PairTable::Suggestions, face.0)? {
         tx.put_suggestion(face.0, person, None)?;
     }
@@ -197,7 +235,7 @@ impl Library {
                         tx.put_face(f, Some(&row))?;
                     }
                 }
-                DeleteFaces::Delete => delete_face_rows(&mut tx, f)?,
+                DeleteFaces::Delete => delete_face(&mut tx, f)?,
             }
         }
         for f in tx.pairs_of_person(PairTable::Suggestions, person.0)? {
@@ -220,7 +258,7 @@ impl Library {
         }
         let mut tx = self.begin(true)?;
         let from_row = require_person(&tx, from)?;
-        let mut into_row = require_person(&tx, into)?;
+        require_person(&tx, into)?;
         let moved = tx.faces_of_person(from.0)?;
         for &f in &moved {
             if let Some(mut row) = tx.face(f)? {
@@ -237,6 +275,7 @@ impl Library {
             let owner = tx.face(f)?.and_then(|r| r.person);
             if owner != Some(into.0) {
                 tx.put_rejection(f, into.0, true)?;
+                tx.put_suggestion(f, into.0, None)?;
             }
         }
         for f in tx.pairs_of_person(PairTable::Suggestions, from.0)? {
@@ -253,7 +292,22 @@ impl Library {
                 tx.put_suggestion(f, into.0, Some(&moving))?;
             }
         }
-        into_row.cover_face = into_row.cover_face.or(from_row.cover_face);
+        let mut photos = BTreeSet::new();
+        for f in tx.faces_of_person(into.0)? {
+            if let Some(r) = tx.face(f)? {
+                photos.insert(r.photo);
+            }
+        }
+        for photo in photos {
+            resolve_photo(&mut tx, photo, into.0)?;
+        }
+        // Re-read: resolving may have cleared a cover.
+        let mut into_row = require_person(&tx, into)?;
+        let from_cover = match from_row.cover_face {
+            Some(c) if tx.face(c)?.and_then(|r| r.person) == Some(into.0) => Some(c),
+            _ => None,
+        };
+        into_row.cover_face = into_row.cover_face.or(from_cover);
         if into_row.notes.is_empty() {
             into_row.notes.clone_from(&from_row.notes);
         }
@@ -284,6 +338,7 @@ impl Library {
             row.ignored = false;
             tx.put_face(face.0, Some(&row))?;
             drop_suggestions_of_face(&mut tx, face)?;
+            resolve_photo(&mut tx, row.photo, person.0)?;
         }
         tx.commit(&format!(
             "assign {} face(s) to {:?}",
@@ -314,10 +369,19 @@ impl Library {
         tx.commit("undo")?;
         Ok(label)
     }
+
+    /// Redoes the newest undone action (any new action clears what can be
+    /// redone); returns what it was.
+    pub fn redo(&mut self) -> Result<String, ActionError> {
+        let mut tx = self.begin(false)?;
+        let label = undo::redo_last(&mut tx)?;
+        tx.commit("redo")?;
+        Ok(label)
+    }
 }
 
 /// Deletes a face with its embedding, suggestions and rejections.
-pub(super) fn delete_face_rows(tx: &mut Tx, face: u64) -> Result<(), ActionError> {
+pub(super) fn delete_face(tx: &mut Tx, face: u64) -> Result<(), ActionError> {
     tx.put_face(face, None)?;
     tx.put_embedding(face, None)?;
     for p in tx.pairs_of_face(PairTable::Suggestions, face)? {

@@ -6,13 +6,14 @@ use super::Library;
 use super::names::name_key;
 use super::schema::{
     self, FACES, FaceRow, META, META_NEXT_FACE, META_NEXT_PERSON, META_SCHEMA_VERSION, OPLOG,
-    PERSON_FACES, PERSON_NAMES, PERSONS, PHOTO_FACES, PHOTO_PATHS, PHOTOS, PersonRow, PhotoRow,
-    REJECTIONS, SCHEMA_VERSION, SUGGESTIONS,
+    PERSON_FACES, PERSON_MODELS, PERSON_NAMES, PERSONS, PHOTO_FACES, PHOTO_PATHS, PHOTOS,
+    PersonModelRow, PersonRow, PhotoRow, REDO, REJECTIONS, SCHEMA_VERSION, SUGGESTIONS,
 };
 use super::undo::OpRecord;
 use crate::error::StorageError;
 use crate::index::{self, IndexReport};
-use crate::types::FaceId;
+use crate::recognize::RecognitionSettings;
+use crate::types::{AssignedBy, FaceId};
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -108,8 +109,42 @@ fn pairs(
     Ok(out)
 }
 
+/// The person models the rows imply: person → model row (persons without a
+/// confirmed face with an embedding have none).
+fn expected_models(
+    txn: &impl index::IndexTxn,
+    rows: &Rows,
+    settings: &RecognitionSettings,
+) -> Result<BTreeMap<u64, PersonModelRow>, StorageError> {
+    let mut confirmed: BTreeMap<u64, Vec<(u64, [u8; 32])>> = BTreeMap::new();
+    for (&id, face) in &rows.faces {
+        if let Some(p) = face.person
+            && face.assigned_by.is_some_and(AssignedBy::is_confirmed)
+            && rows.persons.contains_key(&p)
+        {
+            confirmed.entry(p).or_default().push((id, face.photo));
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (person, faces) in confirmed {
+        let ids: Vec<FaceId> = faces.iter().map(|f| FaceId(f.0)).collect();
+        let with: Vec<(u64, [u8; 32], Vec<f32>)> = faces
+            .into_iter()
+            .zip(index::get_many(txn, &ids)?)
+            .filter_map(|((f, p), e)| e.map(|e| (f, p, e)))
+            .collect();
+        if let Some(row) = super::models::model_row(person, &with, settings) {
+            out.insert(person, row);
+        }
+    }
+    Ok(out)
+}
+
 /// Checks every invariant in one read transaction.
-pub fn check(txn: &ReadTransaction) -> Result<CheckReport, StorageError> {
+pub fn check(
+    txn: &ReadTransaction,
+    settings: &RecognitionSettings,
+) -> Result<CheckReport, StorageError> {
     let mut p = Vec::new();
     let meta = txn.open_table(META)?;
     let version = meta.get(META_SCHEMA_VERSION)?.map(|v| v.value());
@@ -281,12 +316,81 @@ pub fn check(txn: &ReadTransaction) -> Result<CheckReport, StorageError> {
             problem(&mut p, "suggestions", e.message);
         }
     }
+    // A pending suggestion is for a face the user has not decided, and a
+    // person it was not rejected for.
+    let rejected: BTreeSet<(u64, u64)> = rejections.iter().copied().collect();
+    for &(face, person) in &suggestions {
+        let decided = rows
+            .faces
+            .get(&face)
+            .is_some_and(|f| f.ignored || f.assigned_by.is_some_and(AssignedBy::is_confirmed));
+        if decided || rejected.contains(&(face, person)) {
+            problem(
+                &mut p,
+                "suggestions",
+                format!("({face}, {person}) is pending for a decided face or a rejected pair"),
+            );
+        }
+    }
 
-    // Undo history decodes.
+    // Person models are what the confirmed faces imply.
+    let expected = expected_models(txn, &rows, settings)?;
+    let mut actual = BTreeMap::new();
+    for entry in txn.open_table(PERSON_MODELS)?.iter()? {
+        let (k, v) = entry?;
+        match schema::decode::<PersonModelRow>("person_models", v.value()) {
+            Ok(row) => drop(actual.insert(k.value(), row)),
+            Err(e) => problem(&mut p, "person_models", e.message),
+        }
+    }
+    for (person, row) in &actual {
+        if expected.get(person) != Some(row) {
+            problem(
+                &mut p,
+                "person_models",
+                format!("the model of person {person} does not match their confirmed faces"),
+            );
+        }
+    }
+    for person in expected.keys() {
+        if !actual.contains_key(person) {
+            problem(
+                &mut p,
+                "person_models",
+                format!("person {person} has confirmed faces but no model"),
+            );
+        }
+    }
+
+    // Recognition never breaks cannot-link on its own: no two faces of one
+    // photo are in one unnamed group.
+    let mut group_photos = BTreeSet::new();
+    for (&id, face) in &rows.faces {
+        if let Some(c) = face.cluster {
+            if face.person.is_some() || face.ignored {
+                problem(
+                    &mut p,
+                    "faces",
+                    format!("face {id} is in group {c} but is assigned or ignored"),
+                );
+            }
+            if !group_photos.insert((c, face.photo)) {
+                problem(
+                    &mut p,
+                    "faces",
+                    format!("group {c} holds two faces of one photo (face {id})"),
+                );
+            }
+        }
+    }
+
+    // Undo and redo histories decode.
     let log = txn.open_table(OPLOG)?;
-    for entry in log.iter()? {
-        if let Err(e) = schema::decode::<OpRecord>("oplog", entry?.1.value()) {
-            problem(&mut p, "oplog", e.message);
+    for (name, table) in [("oplog", OPLOG), ("redo", REDO)] {
+        for entry in txn.open_table(table)?.iter()? {
+            if let Err(e) = schema::decode::<OpRecord>(name, entry?.1.value()) {
+                problem(&mut p, name, e.message);
+            }
         }
     }
 
@@ -327,7 +431,11 @@ pub fn check(txn: &ReadTransaction) -> Result<CheckReport, StorageError> {
 /// Rebuilds derived state from ground truth in one write transaction: drops
 /// undecodable rows and references to missing rows, renames duplicate names,
 /// refills the lookup tables, fixes counters and repairs the index.
-fn repair(txn: &WriteTransaction, rows: &Rows) -> Result<(), StorageError> {
+fn repair(
+    txn: &WriteTransaction,
+    rows: &Rows,
+    settings: &RecognitionSettings,
+) -> Result<(), StorageError> {
     let mut faces = txn.open_table(FACES)?;
     let mut persons = txn.open_table(PERSONS)?;
     let mut photos = txn.open_table(PHOTOS)?;
@@ -363,6 +471,7 @@ fn repair(txn: &WriteTransaction, rows: &Rows) -> Result<(), StorageError> {
     photo_faces.retain(|_, ()| false)?;
     person_faces.retain(|_, _| false)?;
     let mut next_face = 1;
+    let mut group_photos = BTreeSet::new();
     for (&id, row) in &rows.faces {
         if !rows.photos.contains_key(&row.photo) {
             faces.remove(id)?;
@@ -377,6 +486,16 @@ fn repair(txn: &WriteTransaction, rows: &Rows) -> Result<(), StorageError> {
             row.assigned_by = None;
         } else if row.assigned_by.is_none() {
             row.assigned_by = Some(crate::types::AssignedBy::User);
+        }
+        // Only unknown faces are in groups, and one photo once per group
+        // (a dropped face is clustered again by the next recognise phase).
+        if row.person.is_some()
+            || row.ignored
+            || row
+                .cluster
+                .is_some_and(|c| !group_photos.insert((c, row.photo)))
+        {
+            row.cluster = None;
         }
         faces.insert(id, schema::encode(&row)?.as_slice())?;
         photo_faces.insert((row.photo, id), ())?;
@@ -435,6 +554,26 @@ fn repair(txn: &WriteTransaction, rows: &Rows) -> Result<(), StorageError> {
     index::repair(txn)?;
     let mut log = txn.open_table(OPLOG)?;
     log.retain(|_, v| schema::decode::<OpRecord>("oplog", v).is_ok())?;
+    txn.open_table(REDO)?
+        .retain(|_, v| schema::decode::<OpRecord>("redo", v).is_ok())?;
+    // Person models are rebuilt from the (repaired) confirmed faces.
+    let mut repaired = Rows {
+        photos: BTreeMap::new(),
+        faces: BTreeMap::new(),
+        persons: kept_persons.clone(),
+    };
+    for entry in faces.iter()? {
+        let (k, v) = entry?;
+        if let Ok(row) = schema::decode::<FaceRow>("faces", v.value()) {
+            repaired.faces.insert(k.value(), row);
+        }
+    }
+    let models = expected_models(txn, &repaired, settings)?;
+    let mut model_table = txn.open_table(PERSON_MODELS)?;
+    model_table.retain(|_, _| false)?;
+    for (person, row) in &models {
+        model_table.insert(*person, schema::encode(row)?.as_slice())?;
+    }
     let mut meta = txn.open_table(META)?;
     meta.insert(META_SCHEMA_VERSION, SCHEMA_VERSION)?;
     let nf = meta
@@ -453,14 +592,14 @@ fn repair(txn: &WriteTransaction, rows: &Rows) -> Result<(), StorageError> {
 impl Library {
     /// Verifies every invariant of the library.
     pub fn check(&self) -> Result<CheckReport, StorageError> {
-        check(&self.read()?)
+        check(&self.read()?, &self.settings)
     }
 
     /// Rebuilds derived state from ground truth, then checks again.
     pub fn repair(&mut self) -> Result<CheckReport, StorageError> {
         let rows = load_rows(&self.read()?, &mut Vec::new())?;
         let txn = self.db.begin_write()?;
-        repair(&txn, &rows)?;
+        repair(&txn, &rows, &self.settings)?;
         txn.commit()?;
         self.check()
     }

@@ -7,7 +7,7 @@
 //! its outcome, `None` when no face was found in the box.
 
 use super::Library;
-use super::actions::delete_face_rows;
+use super::actions::delete_face;
 use super::schema::{FaceRow, META_NEXT_FACE, PhotoRow};
 use super::tx::Tx;
 use crate::error::ActionError;
@@ -128,7 +128,7 @@ impl Library {
             person.cover_face = None;
             tx.put_person(owner, Some(&person))?;
         }
-        delete_face_rows(&mut tx, face.0)?;
+        delete_face(&mut tx, face.0)?;
         tx.commit(&format!("delete face {face}"))?;
         Ok(())
     }

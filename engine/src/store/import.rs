@@ -3,6 +3,7 @@
 
 use super::Library;
 use super::schema::{FaceRow, META_NEXT_FACE, PhotoRow};
+use super::tx::Tx;
 use crate::error::ActionError;
 use crate::types::{FaceId, NewFace, PhotoId, ScanStatus};
 use redb::ReadableTable;
@@ -57,89 +58,100 @@ impl Library {
         photo: &NewPhoto,
         faces: &[NewFace],
     ) -> Result<PhotoCommit, ActionError> {
-        for face in faces {
-            if photo.width > 0 && !face.bbox.is_in_image(photo.width, photo.height) {
-                let b = face.bbox;
-                return Err(ActionError::BoxOutsideImage {
-                    bbox: format!("{},{},{},{}", b.x1, b.y1, b.x2, b.y2),
-                    width: photo.width,
-                    height: photo.height,
-                });
-            }
-            if let Some(e) = &face.embedding {
-                crate::index::normalized(e)
-                    .map_err(|e| ActionError::InvalidEmbedding(e.to_string()))?;
-            }
-        }
         let mut tx = self.begin(false)?;
-        // A file whose content changed is another photo now: the old
-        // content no longer lives at this path (it is missing if it has no
-        // other path; its faces stay).
-        let previous = tx
-            .txn()
-            .open_table(super::schema::PHOTO_PATHS)?
-            .get(photo.path.as_str())?
-            .map(|v| v.value());
-        if let Some(previous) = previous.filter(|p| *p != photo.id.0)
-            && let Some(mut row) = tx.photo(previous)?
-        {
-            row.paths.retain(|p| *p != photo.path);
-            tx.put_photo(previous, &row)?;
-        }
-        let existing = tx.photo(photo.id.0)?;
-        let mut paths = existing
-            .as_ref()
-            .map(|p| p.paths.clone())
-            .unwrap_or_default();
-        if !paths.contains(&photo.path) {
-            paths.push(photo.path.clone());
-            paths.sort();
-        }
-        let scan = existing.as_ref().is_none_or(|p| needs_scan(&p.status));
-        let row = match (&existing, scan) {
-            (Some(old), false) => PhotoRow {
-                paths,
-                ..old.clone()
-            },
-            _ => PhotoRow {
-                paths,
-                size_bytes: photo.size_bytes,
+        let commit = record_in(&mut tx, photo, faces)?;
+        tx.commit("record photo")?;
+        Ok(commit)
+    }
+}
+
+/// Records a photo and its faces in `tx` (see [`Library::record_photo`]);
+/// validation happens before the first write.
+pub(super) fn record_in(
+    tx: &mut Tx,
+    photo: &NewPhoto,
+    faces: &[NewFace],
+) -> Result<PhotoCommit, ActionError> {
+    for face in faces {
+        if photo.width > 0 && !face.bbox.is_in_image(photo.width, photo.height) {
+            let b = face.bbox;
+            return Err(ActionError::BoxOutsideImage {
+                bbox: format!("{},{},{},{}", b.x1, b.y1, b.x2, b.y2),
                 width: photo.width,
                 height: photo.height,
-                taken_at: photo.taken_at.clone(),
-                status: photo.status.clone(),
-            },
-        };
-        tx.put_photo(photo.id.0, &row)?;
-        let mut created = Vec::new();
-        if scan {
-            for face in faces {
-                let id = tx.alloc(META_NEXT_FACE)?;
-                let face_row = FaceRow {
-                    photo: photo.id.0,
-                    bbox: face.bbox,
-                    landmarks: face.landmarks,
-                    score: face.score,
-                    model_pack: face.model_pack.clone(),
-                    source: face.source,
-                    person: None,
-                    assigned_by: None,
-                    cluster: None,
-                    ignored: false,
-                };
-                tx.put_face(id, Some(&face_row))?;
-                if let Some(e) = &face.embedding {
-                    tx.put_embedding(id, Some(e))?;
-                }
-                created.push(FaceId(id));
-            }
+            });
         }
-        tx.commit("record photo")?;
-        Ok(PhotoCommit {
-            scanned: scan,
-            faces: created,
-        })
+        if let Some(e) = &face.embedding {
+            crate::index::normalized(e)
+                .map_err(|e| ActionError::InvalidEmbedding(e.to_string()))?;
+        }
     }
+    // A file whose content changed is another photo now: the old content
+    // no longer lives at this path (it is missing if it has no other path;
+    // its faces stay).
+    let previous = tx
+        .txn()
+        .open_table(super::schema::PHOTO_PATHS)?
+        .get(photo.path.as_str())?
+        .map(|v| v.value());
+    if let Some(previous) = previous.filter(|p| *p != photo.id.0)
+        && let Some(mut row) = tx.photo(previous)?
+    {
+        row.paths.retain(|p| *p != photo.path);
+        tx.put_photo(previous, &row)?;
+    }
+    let existing = tx.photo(photo.id.0)?;
+    let mut paths = existing
+        .as_ref()
+        .map(|p| p.paths.clone())
+        .unwrap_or_default();
+    if !paths.contains(&photo.path) {
+        paths.push(photo.path.clone());
+        paths.sort();
+    }
+    let scan = existing.as_ref().is_none_or(|p| needs_scan(&p.status));
+    let row = match (&existing, scan) {
+        (Some(old), false) => PhotoRow {
+            paths,
+            ..old.clone()
+        },
+        _ => PhotoRow {
+            paths,
+            size_bytes: photo.size_bytes,
+            width: photo.width,
+            height: photo.height,
+            taken_at: photo.taken_at.clone(),
+            status: photo.status.clone(),
+        },
+    };
+    tx.put_photo(photo.id.0, &row)?;
+    let mut created = Vec::new();
+    if scan {
+        for face in faces {
+            let id = tx.alloc(META_NEXT_FACE)?;
+            let face_row = FaceRow {
+                photo: photo.id.0,
+                bbox: face.bbox,
+                landmarks: face.landmarks,
+                score: face.score,
+                model_pack: face.model_pack.clone(),
+                source: face.source,
+                person: None,
+                assigned_by: None,
+                cluster: None,
+                ignored: false,
+            };
+            tx.put_face(id, Some(&face_row))?;
+            if let Some(e) = &face.embedding {
+                tx.put_embedding(id, Some(e))?;
+            }
+            created.push(FaceId(id));
+        }
+    }
+    Ok(PhotoCommit {
+        scanned: scan,
+        faces: created,
+    })
 }
 
 impl Library {

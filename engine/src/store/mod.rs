@@ -13,8 +13,11 @@ mod check;
 mod export;
 pub mod faces;
 mod import;
+mod models;
 pub mod names;
 mod queries;
+mod recognition;
+mod review;
 pub mod schema;
 pub mod tx;
 pub mod undo;
@@ -23,9 +26,12 @@ pub use check::{CheckReport, Problem};
 pub use export::{FaceExport, LibraryExport, PhotoExport};
 pub use import::{NewPhoto, PhotoCommit, needs_scan};
 pub use queries::LibraryCounts;
+pub use recognition::{RECOGNISE_BATCH, RecogniseReport};
+pub use review::CLUSTER_SAMPLES;
 
 use crate::error::{OpenError, StorageError};
 use crate::index::{self, VectorIndex};
+use crate::recognize::RecognitionSettings;
 use redb::{Database, ReadableDatabase, ReadableTable};
 use schema::{META, META_SCHEMA_VERSION, SCHEMA_VERSION};
 use std::cell::RefCell;
@@ -41,6 +47,8 @@ pub struct Library {
     /// from a read snapshot.
     index: RefCell<VectorIndex>,
     path: PathBuf,
+    /// Recognition thresholds and sizes (the one place they are set).
+    settings: RecognitionSettings,
 }
 
 /// The default library file: `library.redb` in the platform data directory
@@ -69,6 +77,7 @@ impl Library {
             other => OpenError::Storage(other.into()),
         })?;
         let txn = db.begin_write()?;
+        let mut migrate_from = None;
         {
             let mut meta = txn.open_table(META)?;
             let found = meta.get(META_SCHEMA_VERSION)?.map(|v| v.value());
@@ -83,19 +92,64 @@ impl Library {
                         supported: SCHEMA_VERSION,
                     });
                 }
-                // Older versions migrate here, one step at a time. Version 1
-                // is the first, so there is nothing to migrate yet.
-                Some(_) => {}
+                // Older versions migrate here, one step at a time.
+                Some(v) => {
+                    if v < SCHEMA_VERSION {
+                        meta.insert(META_SCHEMA_VERSION, SCHEMA_VERSION)?;
+                    }
+                    migrate_from = Some(v).filter(|&v| v < SCHEMA_VERSION);
+                }
             }
         }
         schema::create_tables(&txn)?;
         index::create_tables(&txn)?;
-        txn.commit()?;
+        let settings = RecognitionSettings::default();
+        let mut tx = Tx::new(txn, false).with_settings(settings);
+        if migrate_from == Some(1) {
+            // Version 2 adds the derived person models: compute them.
+            let persons: Vec<u64> = {
+                let table = tx.txn().open_table(schema::PERSONS)?;
+                let mut ids = Vec::new();
+                for entry in table.iter()? {
+                    ids.push(entry?.0.value());
+                }
+                ids
+            };
+            for p in persons {
+                tx.refresh_model(p)?;
+            }
+        }
+        tx.commit("open")?;
         Ok(Self {
             db: Arc::new(db),
             index: RefCell::new(VectorIndex::new()),
             path: path.to_owned(),
+            settings,
         })
+    }
+
+    /// The recognition settings in use.
+    pub fn settings(&self) -> &RecognitionSettings {
+        &self.settings
+    }
+
+    /// Changes the recognition settings and rebuilds every person model with
+    /// them (one transaction).
+    pub fn set_settings(&mut self, settings: RecognitionSettings) -> Result<(), StorageError> {
+        self.settings = settings;
+        let mut tx = self.begin(false)?;
+        let persons: Vec<u64> = {
+            let table = tx.txn().open_table(schema::PERSONS)?;
+            let mut ids = Vec::new();
+            for entry in table.iter()? {
+                ids.push(entry?.0.value());
+            }
+            ids
+        };
+        for p in persons {
+            tx.refresh_model(p)?;
+        }
+        tx.commit("settings")
     }
 
     /// Where the library file is.
@@ -116,7 +170,7 @@ impl Library {
     }
 
     fn begin(&self, user_action: bool) -> Result<Tx, StorageError> {
-        Ok(Tx::new(self.db.begin_write()?, user_action))
+        Ok(Tx::new(self.db.begin_write()?, user_action).with_settings(self.settings))
     }
 
     fn read(&self) -> Result<redb::ReadTransaction, StorageError> {

@@ -14,8 +14,10 @@ use crate::types::{AssignedBy, BBox, FaceSource, Landmarks, ScanStatus, Suggesti
 use redb::TableDefinition;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-/// The schema version this build writes. Version 1 is the first.
-pub const SCHEMA_VERSION: u64 = 1;
+/// The schema version this build writes. Version 1 is the first; version 2
+/// adds the derived `person_models` and the `redo` history (the migration
+/// computes the models).
+pub const SCHEMA_VERSION: u64 = 2;
 
 /// Counters and the schema version.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -27,6 +29,9 @@ pub const META_NEXT_FACE: &str = "next_face_id";
 pub const META_NEXT_PERSON: &str = "next_person_id";
 /// Meta key: the next operation-log id.
 pub const META_NEXT_OP: &str = "next_op_id";
+/// Meta key: faces with an id up to this one have been through the
+/// recognise phase's decisions (the phase's resume point).
+pub const META_RECOGNISED_FACE: &str = "recognised_face_id";
 
 /// Photo id → [`PhotoRow`].
 pub const PHOTOS: TableDefinition<[u8; 32], &[u8]> = TableDefinition::new("photos");
@@ -52,6 +57,12 @@ pub const REJECTIONS: TableDefinition<(u64, u64), ()> = TableDefinition::new("re
 pub const IMPORT_ROOTS: TableDefinition<&str, ()> = TableDefinition::new("import_roots");
 /// Operation id → [`super::undo::OpRecord`]: the undo history.
 pub const OPLOG: TableDefinition<u64, &[u8]> = TableDefinition::new("oplog");
+/// Operation id → [`super::undo::OpRecord`] holding *after*-images: the
+/// actions undone since the last new action, newest last (redo pops it).
+pub const REDO: TableDefinition<u64, &[u8]> = TableDefinition::new("redo");
+/// *Derived*: person id → [`PersonModelRow`], the model of the person's
+/// user-confirmed faces (absent when they have none).
+pub const PERSON_MODELS: TableDefinition<u64, &[u8]> = TableDefinition::new("person_models");
 
 /// A photo as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -121,6 +132,21 @@ pub struct SuggestionRow {
     pub status: SuggestionStatus,
 }
 
+/// A person's model as stored: what [`crate::recognize::PersonModel`]
+/// computes from the person's confirmed faces, except the photo set (read
+/// from `person_faces` when it is needed).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PersonModelRow {
+    /// Robust centroid.
+    pub centroid: Vec<f32>,
+    /// Look prototypes.
+    pub prototypes: Vec<Vec<f32>>,
+    /// Medoid face of each look.
+    pub medoids: Vec<u64>,
+    /// Number of confirmed faces it was built from.
+    pub faces: u64,
+}
+
 /// Encodes a row.
 pub fn encode<T: Serialize>(row: &T) -> Result<Vec<u8>, StorageError> {
     postcard::to_stdvec(row).map_err(StorageError::from)
@@ -146,6 +172,8 @@ pub fn create_tables(txn: &redb::WriteTransaction) -> Result<(), StorageError> {
     txn.open_table(SUGGESTIONS)?;
     txn.open_table(REJECTIONS)?;
     txn.open_table(OPLOG)?;
+    txn.open_table(REDO)?;
+    txn.open_table(PERSON_MODELS)?;
     txn.open_table(IMPORT_ROOTS)?;
     Ok(())
 }

@@ -6,15 +6,17 @@
 //! undone. Nothing else in the store writes those tables.
 
 use super::schema::{
-    self, FACES, FaceRow, META, OPLOG, PERSON_FACES, PERSON_NAMES, PERSONS, PHOTO_FACES,
-    PHOTO_PATHS, PHOTOS, PersonRow, PhotoRow, REJECTIONS, SUGGESTIONS, SuggestionRow,
+    self, FACES, FaceRow, META, OPLOG, PERSON_FACES, PERSON_MODELS, PERSON_NAMES, PERSONS,
+    PHOTO_FACES, PHOTO_PATHS, PHOTOS, PersonRow, PhotoRow, REDO, REJECTIONS, SUGGESTIONS,
+    SuggestionRow,
 };
 use super::undo::{Before, OpRecord};
 use crate::error::StorageError;
 use crate::index;
-use crate::types::{Embedding, FaceId};
+use crate::recognize::RecognitionSettings;
+use crate::types::{AssignedBy, Embedding, FaceId};
 use redb::{ReadableTable, WriteTransaction};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 /// How many user actions the undo history keeps.
 pub const UNDO_HISTORY_LEN: u64 = 200;
@@ -30,10 +32,19 @@ enum RowKey {
 }
 
 /// A write transaction of the library.
+///
+/// Person models are derived state kept in step here too: every write that
+/// changes who a face belongs to (or how), a confirmed face's embedding or
+/// a person row marks the persons involved, and [`Tx::commit`] rebuilds
+/// their models (`person_models`) inside the same transaction.
 pub struct Tx {
     txn: WriteTransaction,
     /// Before-images of a user action; `None` for system writes (import).
     undo: Option<(Vec<Before>, HashSet<RowKey>)>,
+    /// Persons whose model must be rebuilt before commit.
+    dirty: BTreeSet<u64>,
+    /// Settings the models are built with.
+    settings: RecognitionSettings,
 }
 
 impl Tx {
@@ -43,7 +54,26 @@ impl Tx {
         Self {
             txn,
             undo: record_undo.then(|| (Vec::new(), HashSet::new())),
+            dirty: BTreeSet::new(),
+            settings: RecognitionSettings::default(),
         }
+    }
+
+    /// Uses `settings` for the person models this transaction rebuilds.
+    #[must_use]
+    pub fn with_settings(mut self, settings: RecognitionSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// The recognition settings of this transaction.
+    pub fn settings(&self) -> &RecognitionSettings {
+        &self.settings
+    }
+
+    /// Marks a person's model for rebuilding at commit.
+    pub fn mark_model_dirty(&mut self, person: u64) {
+        self.dirty.insert(person);
     }
 
     /// The underlying transaction, for the index module and reads.
@@ -101,6 +131,13 @@ impl Tx {
     pub fn put_face(&mut self, id: u64, row: Option<&FaceRow>) -> Result<(), StorageError> {
         self.remember(RowKey::Face(id), |tx| Ok(Before::Face(id, tx.face(id)?)))?;
         let old = self.face(id)?;
+        // Models depend on confirmed faces only: automatic assignments do
+        // not mark anyone.
+        let (before, after) = (confirmed_owner(old.as_ref()), confirmed_owner(row));
+        if before != after {
+            self.dirty.extend(before);
+            self.dirty.extend(after);
+        }
         let mut photo_faces = self.txn.open_table(PHOTO_FACES)?;
         let mut person_faces = self.txn.open_table(PERSON_FACES)?;
         if let Some(old) = &old {
@@ -146,6 +183,7 @@ impl Tx {
         self.remember(RowKey::Person(id), |tx| {
             Ok(Before::Person(id, tx.person(id)?))
         })?;
+        self.dirty.insert(id);
         let old = self.person(id)?;
         let mut names = self.txn.open_table(PERSON_NAMES)?;
         if let Some(old) = &old {
@@ -278,6 +316,9 @@ impl Tx {
         self.remember(RowKey::Embedding(face), |tx| {
             Ok(Before::Embedding(face, index::get(tx.txn(), FaceId(face))?))
         })?;
+        if let Some(p) = confirmed_owner(self.face(face)?.as_ref()) {
+            self.dirty.insert(p);
+        }
         match embedding {
             Some(e) => index::put(&self.txn, FaceId(face), e)?,
             None => {
@@ -297,6 +338,16 @@ impl Tx {
         let table = self.txn.open_table(PERSON_FACES)?;
         let mut out = Vec::new();
         for entry in table.range((person, 0)..=(person, u64::MAX))? {
+            out.push(entry?.0.value().1);
+        }
+        Ok(out)
+    }
+
+    /// Faces of a photo, ascending.
+    pub fn faces_of_photo(&self, photo: [u8; 32]) -> Result<Vec<u64>, StorageError> {
+        let table = self.txn.open_table(PHOTO_FACES)?;
+        let mut out = Vec::new();
+        for entry in table.range((photo, 0)..=(photo, u64::MAX))? {
             out.push(entry?.0.value().1);
         }
         Ok(out)
@@ -349,6 +400,7 @@ impl Tx {
     /// such as deleting a person, whose data must really go).
     pub fn clear_undo_history(&mut self) -> Result<(), StorageError> {
         self.txn.open_table(OPLOG)?.retain(|_, _| false)?;
+        self.txn.open_table(REDO)?.retain(|_, _| false)?;
         self.undo = None;
         Ok(())
     }
@@ -356,9 +408,14 @@ impl Tx {
     /// Commits; for a user action, first appends it to the undo history
     /// (trimmed to [`UNDO_HISTORY_LEN`]).
     pub fn commit(mut self, label: &str) -> Result<(), StorageError> {
+        for person in std::mem::take(&mut self.dirty) {
+            self.refresh_model(person)?;
+        }
         // Every successful user action is one undo step, even one that
         // happened to change nothing, so undo always matches what the user did.
         if let Some((before, _)) = self.undo.take() {
+            // A new action makes the undone ones unreachable: redo is cleared.
+            self.txn.open_table(REDO)?.retain(|_, _| false)?;
             let op = self.alloc(schema::META_NEXT_OP)?;
             let record = OpRecord {
                 label: label.to_owned(),
@@ -375,6 +432,60 @@ impl Tx {
         self.txn.commit()?;
         Ok(())
     }
+}
+
+impl Tx {
+    /// The stored model of a person.
+    pub fn person_model(
+        &self,
+        person: u64,
+    ) -> Result<Option<schema::PersonModelRow>, StorageError> {
+        let table = self.txn.open_table(PERSON_MODELS)?;
+        let row = table.get(person)?;
+        row.map(|v| schema::decode("person_models", v.value()))
+            .transpose()
+    }
+
+    /// Rebuilds (or removes) the stored model of `person` from their
+    /// confirmed faces.
+    pub fn refresh_model(&mut self, person: u64) -> Result<(), StorageError> {
+        let row = if self.person(person)?.is_some() {
+            let mut confirmed = Vec::new();
+            for face in self.faces_of_person(person)? {
+                if let Some(r) = self.face(face)?
+                    && r.assigned_by.is_some_and(AssignedBy::is_confirmed)
+                {
+                    confirmed.push((face, r.photo));
+                }
+            }
+            let ids: Vec<FaceId> = confirmed.iter().map(|c| FaceId(c.0)).collect();
+            let embeddings = index::get_many(&self.txn, &ids)?;
+            let with: Vec<(u64, [u8; 32], Embedding)> = confirmed
+                .into_iter()
+                .zip(embeddings)
+                .filter_map(|((f, ph), e)| e.map(|e| (f, ph, e)))
+                .collect();
+            super::models::model_row(person, &with, &self.settings)
+        } else {
+            None
+        };
+        let mut table = self.txn.open_table(PERSON_MODELS)?;
+        match row {
+            Some(row) => {
+                table.insert(person, schema::encode(&row)?.as_slice())?;
+            }
+            None => {
+                table.remove(person)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The person a face is a confirmed face of, if any.
+fn confirmed_owner(row: Option<&FaceRow>) -> Option<u64> {
+    row.filter(|r| r.assigned_by.is_some_and(AssignedBy::is_confirmed))
+        .and_then(|r| r.person)
 }
 
 /// The two (face, person)-keyed tables.
