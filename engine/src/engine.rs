@@ -18,7 +18,9 @@ use crate::import::{
     run_import,
 };
 use crate::index;
+use crate::media::{self, EditError, ImageJob, ImageWorker};
 use crate::store::{CheckReport, LibraryExport};
+use crate::thumbs::{ThumbCache, ThumbError};
 use crate::types::{
     BBox, ClusterId, ClusterSummary, DeleteFaces, Face, FaceEdit, FaceId, Neighbour, Page, Person,
     PersonId, PersonSort, PersonSummary, PhotoDetail, PhotoId, PhotoSummary, RgbaImage, Suggestion,
@@ -443,6 +445,18 @@ pub enum EngineError {
     /// This engine build does not serve the command yet.
     #[error("not available yet: {0}")]
     Unsupported(String),
+    /// A thumbnail or photo preview could not be made.
+    #[error(transparent)]
+    Thumbnail(#[from] ThumbError),
+}
+
+impl From<EditError> for EngineError {
+    fn from(e: EditError) -> Self {
+        match e {
+            EditError::Action(e) => Self::Action(e),
+            EditError::Vision(reason) => Self::Vision(reason),
+        }
+    }
 }
 
 /// What the engine tells its caller.
@@ -679,7 +693,15 @@ struct EngineLoop {
     pending: BTreeSet<PathBuf>,
     /// A command's import waiting for a watcher-started import to end.
     queued: Option<ImportRequest>,
+    /// Makes thumbnails off this thread (`None` if its threads could not start).
+    images: Option<ImageWorker>,
+    /// The face finder of face edits, loaded on the first edit.
+    editor: Option<Box<dyn FaceFinder>>,
 }
+
+/// Threads making thumbnails (decoding a big photo takes a while; two keep
+/// a grid filling while one photo decodes).
+const IMAGE_THREADS: usize = 2;
 
 impl EngineLoop {
     fn open(
@@ -701,6 +723,8 @@ impl EngineLoop {
             maintainer,
             library: None,
         };
+        let images =
+            ImageWorker::start(ThumbCache::for_library(&config.library_path), IMAGE_THREADS);
         let mut this = Self {
             config,
             library,
@@ -709,7 +733,13 @@ impl EngineLoop {
             watcher: None,
             pending: BTreeSet::new(),
             queued: None,
+            images: None,
+            editor: None,
         };
+        match images {
+            Ok(images) => this.images = Some(images),
+            Err(e) => this.background_failed("starting the thumbnail threads", &e.to_string()),
+        }
         match &this.library {
             Ok(library) => {
                 this.sink.emit(Event::Opened {
@@ -808,6 +838,40 @@ impl EngineLoop {
                     Err(e) => Err(e.into()),
                 }
             }
+            Command::FaceThumbnail { face, size_px } => {
+                let rows = lock(&library).face_and_photo(face);
+                match rows {
+                    Ok((face, photo)) => {
+                        let job = ImageJob::Face {
+                            face: Box::new(face),
+                            photo: Box::new(photo),
+                            size_px,
+                        };
+                        return self.render(id, job);
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Command::PhotoImage { photo, max_side_px } => {
+                let row = lock(&library).photo(photo);
+                match row {
+                    Ok(Some(photo)) => {
+                        let job = ImageJob::Photo {
+                            photo: Box::new(photo),
+                            max_side_px,
+                        };
+                        return self.render(id, job);
+                    }
+                    Ok(None) => Err(QueryError::UnknownPhoto(photo).into()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Command::SetFaceBox { face, bbox } => self.edit(&library, |library, finder| {
+                media::set_face_box(library, finder, face, bbox)
+            }),
+            Command::AddFace { photo, bbox } => self.edit(&library, |library, finder| {
+                media::add_face(library, finder, photo, bbox)
+            }),
             Command::EnrolPerson { name, photos } => {
                 let result = self.enrol(&library, &name, &photos);
                 if result.is_ok() {
@@ -838,6 +902,45 @@ impl EngineLoop {
                 }
             }
         }
+    }
+
+    /// Hands a picture to the thumbnail worker, which sends the reply.
+    fn render(&self, id: RequestId, job: ImageJob) {
+        let Some(images) = &self.images else {
+            let result = Err(EngineError::Thumbnail(ThumbError::Io(
+                "the thumbnail threads could not start".into(),
+            )));
+            return self.sink.emit(Event::Reply { id, result });
+        };
+        let events = self.sink.events.clone();
+        let waker = Arc::clone(&self.sink.waker);
+        images.submit(
+            job,
+            Box::new(move |result| {
+                let result = result.map(Reply::Image).map_err(EngineError::from);
+                let _ = events.send(Event::Reply { id, result });
+                waker();
+            }),
+        );
+    }
+
+    /// A face edit that looks inside a box: vision runs with the library
+    /// unlocked (the import goes on), the outcome commits in one
+    /// transaction. The finder is loaded on the first edit and kept.
+    fn edit(
+        &mut self,
+        library: &Arc<Mutex<Library>>,
+        run: impl FnOnce(&Mutex<Library>, &mut dyn FaceFinder) -> Result<FaceEdit, EditError>,
+    ) -> Result<Reply, EngineError> {
+        if self.editor.is_none() {
+            self.editor = Some((self.config.finder)().map_err(EngineError::Vision)?);
+        }
+        let Some(finder) = self.editor.as_deref_mut() else {
+            return Err(EngineError::Vision("no face finder".into()));
+        };
+        let edit = run(library, finder)?;
+        self.sink.maintainer.poke(&lock(library));
+        Ok(Reply::FaceEdited(edit))
     }
 
     /// Enrolment: the reference photos go through the vision pipeline here
@@ -1092,6 +1195,14 @@ fn execute(library: &mut Library, command: Command) -> Result<Reply, EngineError
         }),
         Command::Export { with_embeddings } => {
             Reply::Export(Box::new(library.export(with_embeddings)?))
+        }
+        Command::ListPhotos { persons, page } => {
+            Reply::PhotoList(library.list_photos(&persons, page)?)
+        }
+        Command::GetPhoto { photo } => Reply::PhotoDetail(Box::new(library.photo_detail(photo)?)),
+        Command::DeleteFace { face } => {
+            library.delete_face(face)?;
+            Reply::FacesAffected(1)
         }
         // Import control is the engine loop's, never a library call.
         Command::Import { .. }

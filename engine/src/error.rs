@@ -6,7 +6,7 @@
 //! [`StorageError`], which keeps the kind and the message of the underlying
 //! redb error.
 
-use crate::types::{ClusterId, FaceId, PersonId};
+use crate::types::{ClusterId, FaceId, PersonId, PhotoId};
 use serde::{Deserialize, Serialize};
 
 /// The library file could not be read or written.
@@ -107,6 +107,18 @@ pub enum ActionError {
     /// No face has this id.
     #[error("no face with id {0}")]
     UnknownFace(FaceId),
+    /// No photo has this id.
+    #[error("no photo with id {}", .0.to_hex())]
+    UnknownPhoto(PhotoId),
+    /// The photo's file is gone or no longer holds the photo's content, so
+    /// nothing can be read from it.
+    #[error("cannot read photo {photo}: {reason}")]
+    PhotoUnavailable {
+        /// Photo id, hex.
+        photo: String,
+        /// Why.
+        reason: String,
+    },
     /// Merging a person into itself.
     #[error("cannot merge person {0} into itself")]
     MergeIntoSelf(PersonId),
@@ -182,6 +194,9 @@ pub enum QueryError {
     /// No face has this id.
     #[error("no face with id {0}")]
     UnknownFace(FaceId),
+    /// No photo has this id.
+    #[error("no photo with id {}", .0.to_hex())]
+    UnknownPhoto(PhotoId),
     /// No unnamed group has this id.
     #[error("no unnamed group with id {0}")]
     UnknownCluster(ClusterId),

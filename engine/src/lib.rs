@@ -6,6 +6,7 @@ pub mod engine;
 pub mod error;
 pub mod import;
 pub mod index;
+pub mod media;
 pub mod models;
 pub mod recognize;
 pub mod store;

@@ -90,3 +90,78 @@ fn face_and_photo_thumbnails() {
         Some(likeness_engine::thumbs::ThumbError::Missing)
     );
 }
+
+/// Sized pictures come from the worker's threads, not the caller's; the
+/// second request for one is served from the file the first one cached.
+#[test]
+fn image_worker_makes_pictures_off_the_calling_thread() {
+    use likeness_engine::media::{ImageJob, ImageWorker};
+    let path = shared().join("faces/group/fr_two_people.jpg");
+    let bytes = std::fs::read(&path).expect("photo");
+    let photo = Photo {
+        id: PhotoId::of_bytes(&bytes),
+        paths: vec![path.display().to_string()],
+        size_bytes: bytes.len() as u64,
+        width: 0,
+        height: 0,
+        taken_at: None,
+        status: ScanStatus::Detected,
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = ThumbCache::new(dir.path().to_owned(), 10 << 20);
+    let worker = ImageWorker::start(cache.clone(), 2).expect("worker");
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let b = BBox {
+        x1: 50.0,
+        y1: 40.0,
+        x2: 150.0,
+        y2: 160.0,
+    };
+    let jobs = [
+        ImageJob::Face {
+            face: Box::new(face(1, &photo, b)),
+            photo: Box::new(photo.clone()),
+            size_px: 64,
+        },
+        ImageJob::Photo {
+            photo: Box::new(photo.clone()),
+            max_side_px: 100,
+        },
+    ];
+    for job in jobs.iter().chain(jobs.iter()) {
+        let tx = tx.clone();
+        worker.submit(
+            job.clone(),
+            Box::new(move |result| {
+                let thread = std::thread::current().name().map(str::to_owned);
+                let _ = tx.send((result, thread));
+            }),
+        );
+        // The second round reads what the first one cached.
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    drop(worker);
+    let results: Vec<_> = rx.try_iter().collect();
+    assert_eq!(results.len(), 4);
+    for (result, thread) in &results {
+        let image = result.as_ref().expect("a picture");
+        assert!(
+            thread
+                .as_deref()
+                .is_some_and(|t| t.starts_with("likeness-thumbs")),
+            "made on {thread:?}"
+        );
+        assert_eq!(
+            image.pixels.len(),
+            (image.width * image.height * 4) as usize
+        );
+        assert!(
+            (image.width, image.height) == (64, 64) || image.width.max(image.height) == 100,
+            "{}x{}",
+            image.width,
+            image.height
+        );
+    }
+    assert!(cache.face_path_sized(&face(1, &photo, b), 64).is_file());
+    assert!(cache.photo_path_sized(&photo, 100).is_file());
+}

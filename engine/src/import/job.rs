@@ -9,7 +9,7 @@
 use super::scan::{FileError, ScanOptions, scan};
 use crate::Library;
 use crate::store::{NewPhoto, RECOGNISE_BATCH, RecogniseReport, needs_scan};
-use crate::types::{NewFace, PhotoId, ScanStatus};
+use crate::types::{BBox, NewFace, PhotoId, ScanStatus};
 use crossbeam_channel::bounded;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -49,6 +49,24 @@ pub struct FindError {
 pub trait FaceFinder {
     /// Finds the faces in the photo whose file bytes are `bytes`.
     fn find_faces(&mut self, path: &Path, bytes: &[u8]) -> Result<FoundFaces, FindError>;
+
+    /// Finds the face inside a box the user drew on the photo whose file
+    /// bytes are `bytes` and embeds it; `Ok(None)` when there is no face in
+    /// the box. The returned face keeps the detector's own box, landmarks and
+    /// score. A finder that cannot look inside a box (a test double) says so
+    /// with an error rather than pretending no face is there.
+    fn find_face_in_box(
+        &mut self,
+        path: &Path,
+        bytes: &[u8],
+        bbox: BBox,
+    ) -> Result<Option<NewFace>, FindError> {
+        let _ = (path, bytes, bbox);
+        Err(FindError {
+            reason: "this face finder cannot look inside a box".into(),
+            permanent: true,
+        })
+    }
 }
 
 /// A phase of the import.

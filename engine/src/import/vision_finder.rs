@@ -68,6 +68,33 @@ impl FaceFinder for VisionFinder {
             faces,
         })
     }
+
+    fn find_face_in_box(
+        &mut self,
+        _path: &Path,
+        bytes: &[u8],
+        bbox: BBox,
+    ) -> Result<Option<NewFace>, FindError> {
+        let image = decode_bytes(bytes).map_err(|e| FindError {
+            reason: e.to_string(),
+            permanent: e.is_permanent(),
+        })?;
+        let found = self
+            .vision
+            .embed_region(&image, bbox)
+            .map_err(|e| FindError {
+                reason: e.to_string(),
+                permanent: false,
+            })?;
+        Ok(found.map(|f| NewFace {
+            bbox: clamp_to_image(f.bbox, image.width, image.height),
+            landmarks: f.landmarks,
+            score: f.score,
+            embedding: Some(f.embedding),
+            model_pack: self.vision.pack_id().to_owned(),
+            source: FaceSource::Manual,
+        }))
+    }
 }
 
 /// A factory that loads the vision pipeline from `models_dir` (device from

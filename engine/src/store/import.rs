@@ -6,6 +6,7 @@ use super::schema::{FaceRow, META_NEXT_FACE, PhotoRow};
 use super::tx::Tx;
 use crate::error::ActionError;
 use crate::types::{FaceId, NewFace, PhotoId, ScanStatus};
+use redb::ReadableTable;
 
 /// A photo as the scanner saw it.
 #[derive(Clone, Debug, PartialEq)]
@@ -51,6 +52,7 @@ pub fn needs_scan(status: &ScanStatus) -> bool {
 impl Library {
     /// Records a photo and its faces in one transaction. Idempotent: content
     /// already scanned only gains the new path, and no face is added twice.
+    /// A path that held other content before moves to this photo.
     pub fn record_photo(
         &mut self,
         photo: &NewPhoto,
@@ -83,6 +85,20 @@ pub(super) fn record_in(
             crate::index::normalized(e)
                 .map_err(|e| ActionError::InvalidEmbedding(e.to_string()))?;
         }
+    }
+    // A file whose content changed is another photo now: the old content
+    // no longer lives at this path (it is missing if it has no other path;
+    // its faces stay).
+    let previous = tx
+        .txn()
+        .open_table(super::schema::PHOTO_PATHS)?
+        .get(photo.path.as_str())?
+        .map(|v| v.value());
+    if let Some(previous) = previous.filter(|p| *p != photo.id.0)
+        && let Some(mut row) = tx.photo(previous)?
+    {
+        row.paths.retain(|p| *p != photo.path);
+        tx.put_photo(previous, &row)?;
     }
     let existing = tx.photo(photo.id.0)?;
     let mut paths = existing
@@ -154,7 +170,6 @@ impl Library {
 
     /// The folders the user imported, sorted.
     pub fn import_roots(&self) -> Result<Vec<std::path::PathBuf>, crate::error::QueryError> {
-        use redb::ReadableTable;
         let txn = self.read()?;
         let mut out = Vec::new();
         for entry in txn.open_table(super::schema::IMPORT_ROOTS)?.iter()? {
@@ -168,7 +183,6 @@ impl Library {
     /// it comes back if its content reappears anywhere. Returns the number
     /// of paths forgotten.
     pub fn forget_paths(&mut self, paths: &[String]) -> Result<u64, ActionError> {
-        use redb::ReadableTable;
         let mut tx = self.begin(false)?;
         let mut forgotten = 0;
         for path in paths {

@@ -11,6 +11,7 @@
 mod actions;
 mod check;
 mod export;
+pub mod faces;
 mod import;
 mod models;
 pub mod names;

@@ -4,13 +4,15 @@
 
 use super::Library;
 use super::names::name_key;
-use super::schema::{self, FACES, FaceRow, PERSON_FACES, PERSONS, PHOTOS, PersonRow, PhotoRow};
+use super::schema::{
+    self, FACES, FaceRow, PERSON_FACES, PERSONS, PHOTO_FACES, PHOTOS, PersonRow, PhotoRow,
+};
 use crate::centroid::centroid;
 use crate::error::{QueryError, StorageError};
 use crate::index;
 use crate::types::{
     AssignedBy, Face, FaceId, Neighbour, Page, Person, PersonId, PersonSort, PersonSummary, Photo,
-    PhotoId,
+    PhotoDetail, PhotoId, PhotoSummary,
 };
 use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata};
 use serde::{Deserialize, Serialize};
@@ -88,6 +90,24 @@ pub(super) fn photo_view(id: [u8; 32], row: PhotoRow) -> Photo {
         taken_at: row.taken_at,
         status: row.status,
     }
+}
+
+/// Photos in which every one of `persons` appears.
+fn photos_with_all_in(
+    txn: &ReadTransaction,
+    persons: &[PersonId],
+) -> Result<BTreeSet<[u8; 32]>, QueryError> {
+    let mut result: Option<BTreeSet<[u8; 32]>> = None;
+    for &p in persons {
+        read_person(txn, p.0)?.ok_or(QueryError::UnknownPerson(p))?;
+        let photos: BTreeSet<[u8; 32]> =
+            faces_of(txn, p.0)?.into_iter().map(|(_, ph)| ph).collect();
+        result = Some(match result {
+            None => photos,
+            Some(acc) => acc.intersection(&photos).copied().collect(),
+        });
+    }
+    Ok(result.unwrap_or_default())
 }
 
 fn faces_of(txn: &ReadTransaction, person: u64) -> Result<Vec<(u64, [u8; 32])>, StorageError> {
@@ -192,18 +212,7 @@ impl Library {
     /// Photos in which every one of `persons` appears, in id order.
     pub fn photos_with_all(&self, persons: &[PersonId]) -> Result<Vec<PhotoId>, QueryError> {
         let txn = self.read()?;
-        let mut result: Option<BTreeSet<[u8; 32]>> = None;
-        for &p in persons {
-            read_person(&txn, p.0)?.ok_or(QueryError::UnknownPerson(p))?;
-            let photos: BTreeSet<[u8; 32]> =
-                faces_of(&txn, p.0)?.into_iter().map(|(_, ph)| ph).collect();
-            result = Some(match result {
-                None => photos,
-                Some(acc) => acc.intersection(&photos).copied().collect(),
-            });
-        }
-        Ok(result
-            .unwrap_or_default()
+        Ok(photos_with_all_in(&txn, persons)?
             .into_iter()
             .map(PhotoId)
             .collect())
@@ -308,5 +317,129 @@ impl Library {
             persons: txn.open_table(PERSONS)?.len()?,
             assigned_faces: txn.open_table(PERSON_FACES)?.len()?,
         })
+    }
+}
+
+impl Library {
+    /// A face's embedding (private data: for recognition and tests, never
+    /// shown or logged); `None` when it has none.
+    pub fn face_embedding(
+        &self,
+        id: FaceId,
+    ) -> Result<Option<crate::types::Embedding>, QueryError> {
+        let txn = self.read()?;
+        read_face(&txn, id.0)?.ok_or(QueryError::UnknownFace(id))?;
+        Ok(index::get(&txn, id)?)
+    }
+}
+
+/// Faces of a photo, ascending by id.
+fn faces_in_photo(txn: &ReadTransaction, photo: [u8; 32]) -> Result<Vec<u64>, StorageError> {
+    let table = txn.open_table(PHOTO_FACES)?;
+    let mut out = Vec::new();
+    for entry in table.range((photo, 0)..=(photo, u64::MAX))? {
+        out.push(entry?.0.value().1);
+    }
+    Ok(out)
+}
+
+/// Photo-grid order: by capture date, undated photos last, then by id.
+fn by_capture_date(
+    a: &(Option<String>, [u8; 32]),
+    b: &(Option<String>, [u8; 32]),
+) -> std::cmp::Ordering {
+    match (&a.0, &b.0) {
+        (Some(x), Some(y)) => x.cmp(y),
+        (Some(_), None) => std::cmp::Ordering::Less,
+        (None, Some(_)) => std::cmp::Ordering::Greater,
+        (None, None) => std::cmp::Ordering::Equal,
+    }
+    .then(a.1.cmp(&b.1))
+}
+
+impl Library {
+    /// Photos by capture date (undated last), then id, paged; with
+    /// `persons`, only the photos in which all of them appear. Only the
+    /// page's photos are fully read.
+    pub fn list_photos(
+        &self,
+        persons: &[PersonId],
+        page: Page,
+    ) -> Result<Vec<PhotoSummary>, QueryError> {
+        let txn = self.read()?;
+        let photos = txn.open_table(PHOTOS)?;
+        let mut keys: Vec<(Option<String>, [u8; 32])> = Vec::new();
+        if persons.is_empty() {
+            for entry in photos.iter()? {
+                let (k, v) = entry?;
+                let row: PhotoRow = schema::decode("photos", v.value())?;
+                keys.push((row.taken_at, k.value()));
+            }
+        } else {
+            for id in photos_with_all_in(&txn, persons)? {
+                if let Some(v) = photos.get(id)? {
+                    let row: PhotoRow = schema::decode("photos", v.value())?;
+                    keys.push((row.taken_at, id));
+                }
+            }
+        }
+        keys.sort_by(by_capture_date);
+        let mut out = Vec::new();
+        for (_, id) in keys.into_iter().skip(page.offset).take(page.limit) {
+            let Some(v) = photos.get(id)? else { continue };
+            let row: PhotoRow = schema::decode("photos", v.value())?;
+            out.push(PhotoSummary {
+                id: PhotoId(id),
+                path: row.paths.first().map(std::path::PathBuf::from),
+                width: row.width,
+                height: row.height,
+                faces: faces_in_photo(&txn, id)?.len(),
+                taken: row.taken_at,
+            });
+        }
+        Ok(out)
+    }
+
+    /// One photo with its faces (by id) and the name of each face's person.
+    pub fn photo_detail(&self, id: PhotoId) -> Result<PhotoDetail, QueryError> {
+        let txn = self.read()?;
+        let row: PhotoRow = txn
+            .open_table(PHOTOS)?
+            .get(id.0)?
+            .map(|v| schema::decode("photos", v.value()))
+            .transpose()?
+            .ok_or(QueryError::UnknownPhoto(id))?;
+        let mut faces = Vec::new();
+        let mut names = Vec::new();
+        for face in faces_in_photo(&txn, id.0)? {
+            let Some(face_row) = read_face(&txn, face)? else {
+                continue;
+            };
+            let name = match face_row.person {
+                Some(p) => read_person(&txn, p)?.map(|r| r.name),
+                None => None,
+            };
+            faces.push(face_view(&txn, face, face_row)?);
+            names.push(name);
+        }
+        Ok(PhotoDetail {
+            photo: photo_view(id.0, row),
+            faces,
+            names,
+        })
+    }
+
+    /// A face and its photo, read together (what a face thumbnail needs).
+    pub fn face_and_photo(&self, id: FaceId) -> Result<(Face, Photo), QueryError> {
+        let txn = self.read()?;
+        let row = read_face(&txn, id.0)?.ok_or(QueryError::UnknownFace(id))?;
+        let photo_id = row.photo;
+        let photo: PhotoRow = txn
+            .open_table(PHOTOS)?
+            .get(photo_id)?
+            .map(|v| schema::decode("photos", v.value()))
+            .transpose()?
+            .ok_or(QueryError::UnknownPhoto(PhotoId(photo_id)))?;
+        Ok((face_view(&txn, id.0, row)?, photo_view(photo_id, photo)))
     }
 }

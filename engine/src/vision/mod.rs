@@ -382,8 +382,11 @@ impl Vision {
         Ok(result)
     }
 
-    /// Finds the face inside a user-drawn box (padded by half its size on
-    /// each side) and embeds it; `None` when no face is there.
+    /// Finds the face inside a user-drawn box and embeds it; `None` when no
+    /// face is there. The detector runs on the box padded by its longer side
+    /// on every side (a face filling the whole input is missed, and a box
+    /// drawn tight may cut the face), and the detection kept is the one the
+    /// box matches best ([`box_match`]).
     pub fn embed_region(
         &self,
         img: &DecodedImage,
@@ -395,11 +398,11 @@ impl Vision {
                 "box {bbox:?} is empty or not finite"
             )));
         }
-        let (pw, ph) = (bbox.width() * 0.5, bbox.height() * 0.5);
-        let x0 = (bbox.x1 - pw).floor().max(0.0) as u32;
-        let y0 = (bbox.y1 - ph).floor().max(0.0) as u32;
-        let x1 = ((bbox.x2 + pw).ceil() as u32).min(img.width);
-        let y1 = ((bbox.y2 + ph).ceil() as u32).min(img.height);
+        let pad = bbox.width().max(bbox.height());
+        let x0 = (bbox.x1 - pad).floor().max(0.0) as u32;
+        let y0 = (bbox.y1 - pad).floor().max(0.0) as u32;
+        let x1 = ((bbox.x2 + pad).ceil().max(0.0) as u32).min(img.width);
+        let y1 = ((bbox.y2 + pad).ceil().max(0.0) as u32).min(img.height);
         if x1 <= x0 + 1 || y1 <= y0 + 1 {
             return Ok(None);
         }
@@ -431,8 +434,9 @@ impl Vision {
                 }
                 d
             })
-            .filter(|d| d.bbox.iou(&bbox) > 0.2)
-            .max_by(|a, b| (a.bbox.iou(&bbox) * a.score).total_cmp(&(b.bbox.iou(&bbox) * b.score)));
+            .filter_map(|d| box_match(&bbox, &d.bbox).map(|m| (m, d)))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, d)| d);
         let Some(d) = best else {
             return Ok(None);
         };
@@ -531,6 +535,23 @@ impl Vision {
         })?;
         Ok(out)
     }
+}
+
+/// How well a user's box matches a detection: `None` when it does not
+/// (IoU at most 0.2 and neither box at least 60 % inside the other), else
+/// IoU plus containment (the larger share of either box inside the other),
+/// so among faces in a loose box the one it surrounds best wins.
+pub fn box_match(user: &BBox, detected: &BBox) -> Option<f32> {
+    let ix = (user.x2.min(detected.x2) - user.x1.max(detected.x1)).max(0.0);
+    let iy = (user.y2.min(detected.y2) - user.y1.max(detected.y1)).max(0.0);
+    let inter = ix * iy;
+    if inter <= 0.0 {
+        return None;
+    }
+    let iou = user.iou(detected);
+    let inside =
+        (inter / user.area().max(f32::EPSILON)).max(inter / detected.area().max(f32::EPSILON));
+    (iou > 0.2 || inside >= 0.6).then_some(iou + inside)
 }
 
 /// Scales a vector to unit length; `None` for a zero or non-finite vector.
