@@ -318,7 +318,8 @@ pub enum Command {
 impl Command {
     /// True for commands that can change a person model or what the
     /// recognise phase may decide (confirmed faces, birth dates, persons,
-    /// faces becoming unknown): the engine re-runs recognition after them.
+    /// faces becoming unknown, a face box re-embedded, drawn or deleted):
+    /// the engine re-runs recognition after them.
     pub fn changes_models(&self) -> bool {
         matches!(
             self,
@@ -335,6 +336,9 @@ impl Command {
                 | Self::RemoveFaces { .. }
                 | Self::AcceptSuggestions { .. }
                 | Self::EnrolPerson { .. }
+                | Self::SetFaceBox { .. }
+                | Self::AddFace { .. }
+                | Self::DeleteFace { .. }
         )
     }
 
