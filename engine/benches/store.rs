@@ -1,28 +1,19 @@
-//! Store benchmark: commit latency of single user actions and library open
-//! time at a given library size (default 100,000 faces).
+//! Store benchmark: commit latency of single user actions, the latency of
+//! an assign action including the re-decide after it (incremental, and the
+//! full pass it replaced), and library open time at a given library size
+//! (default 100,000 faces, synthetic identities of about 20 faces each).
 //!
 //! `cargo bench -p likeness-engine --bench store [-- FACES]`
 
+use likeness_engine::index::RebuildParams;
+use likeness_engine::index::synthetic::clustered;
 use likeness_engine::store::NewPhoto;
-use likeness_engine::{
-    BBox, EMBEDDING_DIM, FaceId, FaceSource, Library, NewFace, PersonId, PhotoId, ScanStatus,
-};
+use likeness_engine::{BBox, FaceId, FaceSource, Library, NewFace, PersonId, PhotoId, ScanStatus};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 
 const FACES_PER_PHOTO: usize = 10;
-
-fn unit(rng: &mut StdRng) -> Vec<f32> {
-    let mut v: Vec<f32> = (0..EMBEDDING_DIM)
-        .map(|_| rng.random::<f32>() - 0.5)
-        .collect();
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    for x in &mut v {
-        *x /= n;
-    }
-    v
-}
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -50,6 +41,9 @@ fn main() {
     let mut rng = StdRng::seed_from_u64(1);
     let start = Instant::now();
     let mut ids = Vec::with_capacity(faces);
+    // Identities of about 20 faces (noise 1: cosine about 0.7 to the
+    // identity's centre), so person models have neighbourhoods.
+    let mut embeddings = clustered(faces, faces.div_ceil(20), 1.0, 1).into_iter();
     for n in 0..faces.div_ceil(FACES_PER_PHOTO) {
         let photo = NewPhoto {
             id: PhotoId::of_bytes(&(n as u64).to_le_bytes()),
@@ -70,7 +64,7 @@ fn main() {
                 },
                 landmarks: [[0.0; 2]; 5],
                 score: 0.9,
-                embedding: Some(unit(&mut rng)),
+                embedding: embeddings.next(),
                 model_pack: "bench".into(),
                 source: FaceSource::Auto,
             })
@@ -104,6 +98,52 @@ fn main() {
         rename.push(t.elapsed());
     }
     report("rename person (commit)", rename);
+
+    // The engine's maintainer keeps the index's segment built in the
+    // background; searches below run against it as in the app.
+    let t = Instant::now();
+    likeness_engine::index::rebuild(&lib.database(), RebuildParams::default()).expect("rebuild");
+    println!("index segment built in {:.1} s", t.elapsed().as_secs_f64());
+
+    // A few hundred persons with models of one identity each (a face and
+    // its 4 nearest), as after naming groups; then one assign action plus
+    // the re-decide the engine runs after it.
+    let named: Vec<PersonId> = (0..300)
+        .map(|i| {
+            let p = lib.create_person(&format!("named {i}")).expect("create");
+            let seed = ids[rng.random_range(0..ids.len())];
+            let mut faces = vec![seed];
+            faces.extend(
+                lib.nearest_to_face(seed, 4)
+                    .expect("nearest")
+                    .into_iter()
+                    .map(|n| n.face),
+            );
+            lib.assign_faces(&faces, p).expect("assign");
+            p
+        })
+        .collect();
+    lib.recognise().expect("settle");
+    let mut incremental = Vec::new();
+    for i in 0..200 {
+        let face: FaceId = ids[rng.random_range(0..ids.len())];
+        let t = Instant::now();
+        lib.assign_faces(&[face], named[i % named.len()])
+            .expect("assign");
+        lib.recognise_changed().expect("re-decide");
+        incremental.push(t.elapsed());
+    }
+    report("assign + incremental re-decide", incremental);
+    let mut full = Vec::new();
+    for i in 0..3 {
+        let face: FaceId = ids[rng.random_range(0..ids.len())];
+        let t = Instant::now();
+        lib.assign_faces(&[face], named[i % named.len()])
+            .expect("assign");
+        lib.recognise().expect("full re-decide");
+        full.push(t.elapsed());
+    }
+    report("assign + full re-decide (before)", full);
     let mut nearest = Vec::new();
     for _ in 0..50 {
         let face = ids[rng.random_range(0..ids.len())];

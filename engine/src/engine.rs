@@ -897,9 +897,10 @@ impl EngineLoop {
         if changed {
             self.sink.emit(Event::LibraryChanged);
             if redecides {
-                // Models changed: pending faces are decided again and new
-                // unknown faces grouped (system writes, after the reply).
-                let redone = lock(&library).recognise();
+                // Models changed: the faces the change can affect are
+                // decided again and new unknown faces grouped (system
+                // writes, after the reply; see `Library::recognise_changed`).
+                let redone = lock(&library).recognise_changed();
                 match redone {
                     Ok(_) => self.sink.emit(Event::LibraryChanged),
                     Err(e) => self.background_failed("recognising after a change", &e.to_string()),

@@ -57,6 +57,19 @@ pub struct RecognitionSettings {
     pub max_prototypes: usize,
 }
 
+impl RecognitionSettings {
+    /// The cosine similarity below which a person's model cannot change a
+    /// face's decision: below `suggest` the person can be neither the
+    /// choice nor a suggestion, and below `auto_assign - auto_margin` they
+    /// cannot be the runner-up that blocks (or unblocks) an automatic
+    /// assignment. Less a small allowance for rounding (the index
+    /// normalises the query again). The incremental re-decide looks at the
+    /// faces at least this similar to a changed model's vectors.
+    pub fn redecide_reach(&self) -> f32 {
+        self.suggest.min(self.auto_assign - self.auto_margin) - 1e-4
+    }
+}
+
 impl Default for RecognitionSettings {
     fn default() -> Self {
         Self {

@@ -223,6 +223,7 @@ impl Library {
         faces: DeleteFaces,
     ) -> Result<u64, ActionError> {
         let mut tx = self.begin(false)?;
+        tx.track_redecide();
         require_person(&tx, person)?;
         tx.clear_undo_history()?;
         let face_ids = tx.faces_of_person(person.0)?;
@@ -365,6 +366,7 @@ impl Library {
     /// Undoes the newest user action; returns what it was.
     pub fn undo(&mut self) -> Result<String, ActionError> {
         let mut tx = self.begin(false)?;
+        tx.track_redecide();
         let label = undo::undo_last(&mut tx)?;
         tx.commit("undo")?;
         Ok(label)
@@ -374,6 +376,7 @@ impl Library {
     /// redone); returns what it was.
     pub fn redo(&mut self) -> Result<String, ActionError> {
         let mut tx = self.begin(false)?;
+        tx.track_redecide();
         let label = undo::redo_last(&mut tx)?;
         tx.commit("redo")?;
         Ok(label)

@@ -4,13 +4,13 @@
 //! [`super::tx::Tx::commit`] for every person a transaction touched, and
 //! verified by `check`.
 
-use super::schema::{self, PERSON_FACES, PERSON_MODELS, PersonModelRow};
+use super::schema::{self, PERSON_MODELS, PersonModelRow};
 use super::tx::Tx;
 use crate::error::StorageError;
 use crate::recognize::{FaceRef, PersonModel, RecognitionSettings};
 use crate::types::{Embedding, FaceId, PersonId, PhotoId};
 use redb::ReadableTable;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// The model row of `person` from their confirmed faces (face, photo,
 /// embedding); `None` when they have none.
@@ -35,19 +35,26 @@ pub(super) fn model_row(
     })
 }
 
-/// Every stored model, with its photo set (cannot-link) taken from all the
-/// person's faces except `exclude` (the faces being decided, so a face never
-/// blocks itself). Person id order.
+/// Every stored model, with its photo set (cannot-link) restricted to
+/// `photos` (the photos of the faces being decided: the only ones a decision
+/// asks about) and taken from the person's faces there except `exclude`
+/// (the faces being decided, so a face never blocks itself). Person id
+/// order. Cost: the model rows plus the faces of `photos`, whatever the
+/// library's size.
 pub(super) fn load_models(
     tx: &Tx,
     exclude: &HashSet<u64>,
+    photos: &BTreeSet<[u8; 32]>,
 ) -> Result<Vec<PersonModel>, StorageError> {
-    let mut photos: BTreeMap<u64, HashSet<PhotoId>> = BTreeMap::new();
-    for entry in tx.txn().open_table(PERSON_FACES)?.iter()? {
-        let (k, v) = entry?;
-        let (person, face) = k.value();
-        if !exclude.contains(&face) {
-            photos.entry(person).or_default().insert(PhotoId(v.value()));
+    let mut held: BTreeMap<u64, HashSet<PhotoId>> = BTreeMap::new();
+    for &photo in photos {
+        for face in tx.faces_of_photo(photo)? {
+            if exclude.contains(&face) {
+                continue;
+            }
+            if let Some(person) = tx.face(face)?.and_then(|r| r.person) {
+                held.entry(person).or_default().insert(PhotoId(photo));
+            }
         }
     }
     let mut out = Vec::new();
@@ -60,7 +67,7 @@ pub(super) fn load_models(
             centroid: row.centroid,
             prototypes: row.prototypes,
             medoids: row.medoids.into_iter().map(FaceId).collect(),
-            photos: photos.remove(&person).unwrap_or_default(),
+            photos: held.remove(&person).unwrap_or_default(),
             faces: row.faces as usize,
         });
     }

@@ -14,9 +14,17 @@
 //!   there is nothing left to do, so a rerun gives the same groups.
 //! - [`Library::recognise`] re-decides every face that is not the user's
 //!   (auto-assigned faces may be revised), then clusters.
+//! - [`Library::recognise_changed`] is the bounded re-decide after user
+//!   actions: only the faces near the models the actions changed (old and
+//!   new vectors, through the index), the faces automatically given to or
+//!   suggested for those persons, and the faces the actions wrote, each with
+//!   its whole photo (ARCHITECTURE.md, "Re-deciding after user actions").
 
 use super::Library;
-use super::schema::{FACES, FaceRow, META_RECOGNISED_FACE, PERSONS, PersonRow, SuggestionRow};
+use super::schema::{
+    FACES, FaceRow, META_RECOGNISED_FACE, PERSONS, PersonRow, REDECIDE_FACES, REDECIDE_PERSONS,
+    SuggestionRow,
+};
 use super::tx::{PairTable, Tx};
 use crate::error::{ActionError, StorageError};
 use crate::index;
@@ -24,10 +32,14 @@ use crate::recognize::{
     Candidate, CivilDate, Clustering, Decision, FaceRef, FaceState, KnnGraph, RecognizeError,
     decide_all,
 };
-use crate::types::{AssignedBy, FaceId, PersonId, PhotoId, SuggestionStatus};
+use crate::types::{AssignedBy, Embedding, FaceId, PersonId, PhotoId, SuggestionStatus};
 use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+/// First k of the k-NN searches of the incremental re-decide (multiplied
+/// by 4 while the farthest hit is still within reach).
+const REDECIDE_K: usize = 64;
 
 /// Faces decided per transaction by the import's recognise phase.
 pub const RECOGNISE_BATCH: usize = 256;
@@ -139,7 +151,8 @@ pub(super) fn decide_faces(tx: &mut Tx, faces: &[u64]) -> Result<RecogniseReport
         work.push((f, row, e, rejected, date));
     }
     let exclude: HashSet<u64> = work.iter().map(|w| w.0).collect();
-    let models = super::models::load_models(tx, &exclude)?;
+    let photos: BTreeSet<[u8; 32]> = work.iter().map(|w| w.1.photo).collect();
+    let models = super::models::load_models(tx, &exclude, &photos)?;
     let births = births(tx)?;
     let settings = *tx.settings();
     let decisions = {
@@ -208,6 +221,15 @@ pub(super) fn decide_faces(tx: &mut Tx, faces: &[u64]) -> Result<RecogniseReport
     Ok(report)
 }
 
+/// Empties the re-decide work list.
+fn clear_redecide(tx: &Tx) -> Result<(), StorageError> {
+    tx.txn()
+        .open_table(REDECIDE_PERSONS)?
+        .retain(|_, _| false)?;
+    tx.txn().open_table(REDECIDE_FACES)?.retain(|_, ()| false)?;
+    Ok(())
+}
+
 /// Clears `person`'s cover when it is `face` (which is leaving them).
 pub(super) fn clear_cover(tx: &mut Tx, person: u64, face: u64) -> Result<(), StorageError> {
     if let Some(mut p) = tx.person(person)?
@@ -272,8 +294,103 @@ impl Library {
             tx.commit("recognise")?;
             after = last;
         }
+        // Every face is settled: nothing is left for the incremental re-decide.
+        let tx = self.begin(false)?;
+        clear_redecide(&tx)?;
+        tx.commit("recognise")?;
         report.clustered = self.cluster_unknown()? as u64;
         Ok(report)
+    }
+
+    /// The incremental re-decide after user actions (see the module docs):
+    /// decides again only the faces whose decision the actions recorded in
+    /// the work list can have changed, clears the list, and clusters when
+    /// that left unknown faces in no group. One transaction for the
+    /// decisions (the clustering, when needed, is a second one). For those
+    /// faces the outcome is what [`Library::recognise`] would give.
+    pub fn recognise_changed(&mut self) -> Result<RecogniseReport, ActionError> {
+        let mut tx = self.begin(false)?;
+        let faces = self.faces_to_redecide(&tx)?;
+        let mut report = decide_faces(&mut tx, &faces)?;
+        let mut regroup = false;
+        for &f in &faces {
+            if let Some(row) = tx.face(f)?
+                && row.person.is_none()
+                && row.cluster.is_none()
+                && !row.ignored
+            {
+                regroup = true;
+                break;
+            }
+        }
+        clear_redecide(&tx)?;
+        tx.commit("re-decide after a change")?;
+        if regroup {
+            report.clustered = self.cluster_unknown()? as u64;
+        }
+        Ok(report)
+    }
+
+    /// The faces the re-decide work list implies, whole photos, id order:
+    /// (a) faces within reach of a changed person's model vectors, before or
+    /// after the change (a k-NN search from each vector, widened until the
+    /// farthest hit is out of reach), (b) faces assigned automatically to
+    /// or suggested for a changed person, (c) faces the actions wrote; then
+    /// every face of those faces' photos (one photo is decided as a whole).
+    fn faces_to_redecide(&self, tx: &Tx) -> Result<Vec<u64>, ActionError> {
+        let mut persons: Vec<(u64, Vec<Embedding>)> = Vec::new();
+        for entry in tx.txn().open_table(REDECIDE_PERSONS)?.iter()? {
+            let (k, v) = entry?;
+            let old: Vec<Embedding> = super::schema::decode("redecide_persons", v.value())?;
+            persons.push((k.value(), old));
+        }
+        let mut faces: BTreeSet<u64> = BTreeSet::new();
+        for entry in tx.txn().open_table(REDECIDE_FACES)?.iter()? {
+            faces.insert(entry?.0.value());
+        }
+        let reach = self.settings.redecide_reach();
+        let mut searcher = self.index.borrow_mut();
+        for (person, mut vectors) in persons {
+            if let Some(m) = tx.person_model(person)? {
+                vectors.push(m.centroid);
+                vectors.extend(m.prototypes);
+            }
+            vectors.sort_by(|a, b| {
+                a.iter()
+                    .map(|x| x.to_bits())
+                    .cmp(b.iter().map(|x| x.to_bits()))
+            });
+            vectors.dedup();
+            for v in &vectors {
+                let mut k = REDECIDE_K;
+                loop {
+                    let hits = searcher.search(tx.txn(), v, k)?;
+                    let full = hits.len() == k;
+                    let farthest_within = hits.last().is_some_and(|h| h.1 >= reach);
+                    faces.extend(hits.iter().filter(|h| h.1 >= reach).map(|h| h.0.0));
+                    if !(full && farthest_within) {
+                        break;
+                    }
+                    k = k.saturating_mul(4);
+                }
+            }
+            faces.extend(tx.faces_of_person(person)?);
+            faces.extend(tx.pairs_of_person(PairTable::Suggestions, person)?);
+        }
+        drop(searcher);
+        let mut photos: BTreeSet<[u8; 32]> = BTreeSet::new();
+        for &f in &faces {
+            if let Some(row) = tx.face(f)? {
+                photos.insert(row.photo);
+            }
+        }
+        let mut out = Vec::new();
+        for photo in photos {
+            out.extend(tx.faces_of_photo(photo)?);
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
     }
 
     /// Puts the unknown faces that are in no group yet into groups (see the

@@ -63,6 +63,15 @@ pub const REDO: TableDefinition<u64, &[u8]> = TableDefinition::new("redo");
 /// *Derived*: person id → [`PersonModelRow`], the model of the person's
 /// user-confirmed faces (absent when they have none).
 pub const PERSON_MODELS: TableDefinition<u64, &[u8]> = TableDefinition::new("person_models");
+/// Work left for the post-action re-decide: person id → postcard
+/// `Vec<Embedding>`, the vectors (centroid, prototypes) of the person's
+/// model as it was before the first user action that changed it since the
+/// last re-decide (empty when they had no model). Cleared by
+/// [`super::Library::recognise_changed`] and [`super::Library::recognise`].
+pub const REDECIDE_PERSONS: TableDefinition<u64, &[u8]> = TableDefinition::new("redecide_persons");
+/// Work left for the post-action re-decide: faces a user action wrote
+/// (row, suggestion, rejection or embedding) → ().
+pub const REDECIDE_FACES: TableDefinition<u64, ()> = TableDefinition::new("redecide_faces");
 
 /// A photo as stored.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -175,5 +184,7 @@ pub fn create_tables(txn: &redb::WriteTransaction) -> Result<(), StorageError> {
     txn.open_table(REDO)?;
     txn.open_table(PERSON_MODELS)?;
     txn.open_table(IMPORT_ROOTS)?;
+    txn.open_table(REDECIDE_PERSONS)?;
+    txn.open_table(REDECIDE_FACES)?;
     Ok(())
 }

@@ -7,8 +7,8 @@
 
 use super::schema::{
     self, FACES, FaceRow, META, OPLOG, PERSON_FACES, PERSON_MODELS, PERSON_NAMES, PERSONS,
-    PHOTO_FACES, PHOTO_PATHS, PHOTOS, PersonRow, PhotoRow, REDO, REJECTIONS, SUGGESTIONS,
-    SuggestionRow,
+    PHOTO_FACES, PHOTO_PATHS, PHOTOS, PersonRow, PhotoRow, REDECIDE_FACES, REDECIDE_PERSONS, REDO,
+    REJECTIONS, SUGGESTIONS, SuggestionRow,
 };
 use super::undo::{Before, OpRecord};
 use crate::error::StorageError;
@@ -45,6 +45,11 @@ pub struct Tx {
     dirty: BTreeSet<u64>,
     /// Settings the models are built with.
     settings: RecognitionSettings,
+    /// Records what it changes for the post-action re-decide (user
+    /// actions, undo, redo, deleting a person).
+    track: bool,
+    /// Faces written while tracking.
+    touched: BTreeSet<u64>,
 }
 
 impl Tx {
@@ -56,6 +61,21 @@ impl Tx {
             undo: record_undo.then(|| (Vec::new(), HashSet::new())),
             dirty: BTreeSet::new(),
             settings: RecognitionSettings::default(),
+            track: record_undo,
+            touched: BTreeSet::new(),
+        }
+    }
+
+    /// Records what this transaction changes for the post-action re-decide
+    /// ([`super::Library::recognise_changed`]) even though it is not an
+    /// undo step (undo, redo, deleting a person). User actions always do.
+    pub fn track_redecide(&mut self) {
+        self.track = true;
+    }
+
+    fn touch(&mut self, face: u64) {
+        if self.track {
+            self.touched.insert(face);
         }
     }
 
@@ -130,6 +150,7 @@ impl Tx {
     /// `person_faces` in step.
     pub fn put_face(&mut self, id: u64, row: Option<&FaceRow>) -> Result<(), StorageError> {
         self.remember(RowKey::Face(id), |tx| Ok(Before::Face(id, tx.face(id)?)))?;
+        self.touch(id);
         let old = self.face(id)?;
         // Models depend on confirmed faces only: automatic assignments do
         // not mark anyone.
@@ -263,6 +284,7 @@ impl Tx {
                 tx.suggestion(face, person)?,
             ))
         })?;
+        self.touch(face);
         let mut table = self.txn.open_table(SUGGESTIONS)?;
         match row {
             Some(row) => {
@@ -298,6 +320,7 @@ impl Tx {
                 tx.is_rejected(face, person)?,
             ))
         })?;
+        self.touch(face);
         let mut table = self.txn.open_table(REJECTIONS)?;
         if rejected {
             table.insert((face, person), ())?;
@@ -316,6 +339,7 @@ impl Tx {
         self.remember(RowKey::Embedding(face), |tx| {
             Ok(Before::Embedding(face, index::get(tx.txn(), FaceId(face))?))
         })?;
+        self.touch(face);
         if let Some(p) = confirmed_owner(self.face(face)?.as_ref()) {
             self.dirty.insert(p);
         }
@@ -408,6 +432,9 @@ impl Tx {
     /// Commits; for a user action, first appends it to the undo history
     /// (trimmed to [`UNDO_HISTORY_LEN`]).
     pub fn commit(mut self, label: &str) -> Result<(), StorageError> {
+        if self.track {
+            self.record_redecide()?;
+        }
         for person in std::mem::take(&mut self.dirty) {
             self.refresh_model(person)?;
         }
@@ -435,6 +462,31 @@ impl Tx {
 }
 
 impl Tx {
+    /// Adds the faces this transaction wrote and the persons whose model it
+    /// is about to rebuild (with their model's vectors as they are now, unless
+    /// an earlier action since the last re-decide recorded them already) to
+    /// the re-decide work list.
+    fn record_redecide(&mut self) -> Result<(), StorageError> {
+        let mut faces = self.txn.open_table(REDECIDE_FACES)?;
+        for &f in &self.touched {
+            faces.insert(f, ())?;
+        }
+        drop(faces);
+        for &p in &self.dirty {
+            if self.txn.open_table(REDECIDE_PERSONS)?.get(p)?.is_some() {
+                continue;
+            }
+            let vectors: Vec<Embedding> = self
+                .person_model(p)?
+                .map(|m| std::iter::once(m.centroid).chain(m.prototypes).collect())
+                .unwrap_or_default();
+            self.txn
+                .open_table(REDECIDE_PERSONS)?
+                .insert(p, schema::encode(&vectors)?.as_slice())?;
+        }
+        Ok(())
+    }
+
     /// The stored model of a person.
     pub fn person_model(
         &self,
