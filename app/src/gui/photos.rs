@@ -135,7 +135,7 @@ impl Gui {
                                     2.0,
                                     ui.visuals().extreme_bg_color,
                                 ),
-                            }
+                            };
                             if response.hovered() {
                                 ui.painter().rect_stroke(
                                     rect,

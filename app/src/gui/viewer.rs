@@ -337,12 +337,14 @@ impl Gui {
         let painter = ui.painter_at(canvas);
         painter.rect_filled(canvas, 0.0, ui.visuals().extreme_bg_color);
         match (&self.viewer.image, &self.viewer.image_failed) {
-            (Some(texture), _) => painter.image(
-                texture.id(),
-                view.image_rect,
-                egui::Rect::from_min_max(egui::Pos2::ZERO, egui::pos2(1.0, 1.0)),
-                egui::Color32::WHITE,
-            ),
+            (Some(texture), _) => {
+                painter.image(
+                    texture.id(),
+                    view.image_rect,
+                    egui::Rect::from_min_max(egui::Pos2::ZERO, egui::pos2(1.0, 1.0)),
+                    egui::Color32::WHITE,
+                );
+            }
             (None, Some(why)) => {
                 painter.rect_filled(view.image_rect, 0.0, ui.visuals().faint_bg_color);
                 painter.text(
@@ -353,7 +355,9 @@ impl Gui {
                     ui.visuals().error_fg_color,
                 );
             }
-            (None, None) => painter.rect_filled(view.image_rect, 0.0, ui.visuals().faint_bg_color),
+            (None, None) => {
+                painter.rect_filled(view.image_rect, 0.0, ui.visuals().faint_bg_color);
+            }
         }
         for (face, name) in detail.faces.iter().zip(detail.names.iter()) {
             let b = self.viewer.box_of(face.id, &face.bbox);
