@@ -7,6 +7,11 @@ cd "$here"
 start=$(date +%s)
 scripts/system-deps.sh
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/likeness/target}
+# wgpu (GPU tests on lavapipe) wants a private runtime dir.
+if [ -z "${XDG_RUNTIME_DIR:-}" ]; then
+  export XDG_RUNTIME_DIR="${TMPDIR:-/tmp}/likeness-xdg-$(id -u)"
+  mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
+fi
 # Tests use the shared model pack when present, else the fetched one.
 if [ -z "${LIKENESS_MODELS:-}" ] && [ -d "$here/../shared/models/buffalo_sc" ]; then
   export LIKENESS_MODELS="$here/../shared/models"
