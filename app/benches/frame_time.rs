@@ -140,7 +140,9 @@ fn measure(name: &str, view: View, lib: &Library) {
             time: Some(time),
             ..Default::default()
         };
-        input.events.push(egui::Event::PointerMoved(egui::pos2(600.0, 400.0)));
+        input
+            .events
+            .push(egui::Event::PointerMoved(egui::pos2(600.0, 400.0)));
         // Scroll down steadily, then back up: new rows, new thumbnails.
         let direction = if (frame / 150) % 2 == 0 { -1.0 } else { 1.0 };
         input.events.push(egui::Event::MouseWheel {

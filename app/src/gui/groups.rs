@@ -118,7 +118,9 @@ impl Gui {
             return;
         }
         if self.groups.list.is_empty() {
-            ui.label("No unnamed groups: every recurring face has a name, or nothing was imported yet.");
+            ui.label(
+                "No unnamed groups: every recurring face has a name, or nothing was imported yet.",
+            );
             return;
         }
         let mut actions = Vec::new();
@@ -173,7 +175,8 @@ impl Gui {
             ui.vertical(|ui| {
                 ui.label(format!("{} faces", group.size));
                 let name = self.groups.names.entry(group.id).or_default();
-                let edit = labelled_text_edit(ui, &format!("Name group {}", group.id.0), name, 160.0);
+                let edit =
+                    labelled_text_edit(ui, &format!("Name group {}", group.id.0), name, 160.0);
                 let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                 ui.horizontal(|ui| {
                     let typed = name.trim().to_owned();
@@ -202,11 +205,13 @@ impl Gui {
 
     /// Draws one opened group: its faces, to take out the wrong ones.
     pub fn group_ui(&mut self, ui: &mut egui::Ui) {
-        let Some(id) = self.groups.open_group else { return };
+        let Some(id) = self.groups.open_group else {
+            return;
+        };
         self.groups
             .refresh_faces(self.generation, self.now_s, &mut self.bridge);
         ui.horizontal(|ui| {
-            if ui.button("← Back").clicked() {
+            if ui.button("Back").clicked() {
                 self.go_back();
             }
             ui.heading(format!("Unnamed group {}", id.0));
@@ -218,7 +223,9 @@ impl Gui {
                 self.groups.selected = self.groups.faces.iter().map(|f| f.id).collect();
             }
             if n == 0 {
-                ui.weak("Select faces that do not belong, then ignore them or move them to a person.");
+                ui.weak(
+                    "Select faces that do not belong, then ignore them or move them to a person.",
+                );
                 return;
             }
             ui.label(format!("{n} selected"));
@@ -268,12 +275,11 @@ impl Gui {
         if let Some(query) = &mut self.groups.picker {
             let mut choice = None;
             let mut cancel = false;
-            let modal =
-                egui::Modal::new(egui::Id::new("group_picker")).show(ui.ctx(), |ui| {
-                    ui.heading("Move to…");
-                    choice = person_picker_ui(ui, query, &self.people.list, None);
-                    cancel = ui.button("Cancel").clicked();
-                });
+            let modal = egui::Modal::new(egui::Id::unique("group_picker")).show(ui.ctx(), |ui| {
+                ui.heading("Move to…");
+                choice = person_picker_ui(ui, query, &self.people.list, None);
+                cancel = ui.button("Cancel").clicked();
+            });
             if choice.is_some() || cancel || modal.should_close() {
                 self.groups.picker = None;
             }

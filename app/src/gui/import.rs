@@ -109,7 +109,7 @@ impl ImportState {
             i.raw
                 .dropped_files
                 .iter()
-                .filter_map(|f| f.path.clone())
+                .map(|f| f.path().to_path_buf())
                 .filter(|p| p.is_dir())
                 .collect()
         });
@@ -127,7 +127,7 @@ impl ImportState {
         let screen = ctx.content_rect();
         let painter = ctx.layer_painter(egui::LayerId::new(
             egui::Order::Foreground,
-            egui::Id::new("drop_overlay"),
+            egui::Id::unique("drop_overlay"),
         ));
         painter.rect_filled(screen, 0.0, egui::Color32::from_black_alpha(160));
         painter.text(
@@ -208,8 +208,10 @@ impl Gui {
             ui.horizontal(|ui| {
                 if imp.paused {
                     if ui.button("Resume").clicked() {
-                        self.bridge
-                            .send(Command::ResumeImport, Purpose::Action("Resume import".into()));
+                        self.bridge.send(
+                            Command::ResumeImport,
+                            Purpose::Action("Resume import".into()),
+                        );
                         imp.paused = false;
                     }
                 } else if ui.button("Pause").clicked() {
@@ -221,8 +223,10 @@ impl Gui {
                     .add_enabled(!imp.cancelling, egui::Button::new("Cancel import"))
                     .clicked()
                 {
-                    self.bridge
-                        .send(Command::CancelImport, Purpose::Action("Cancel import".into()));
+                    self.bridge.send(
+                        Command::CancelImport,
+                        Purpose::Action("Cancel import".into()),
+                    );
                     imp.cancelling = true;
                 }
             });

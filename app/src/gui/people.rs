@@ -100,7 +100,9 @@ impl PeopleState {
                 .list
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| needle.is_empty() || p.person.name.to_lowercase().contains(&needle))
+                .filter(|(_, p)| {
+                    needle.is_empty() || p.person.name.to_lowercase().contains(&needle)
+                })
                 .map(|(i, _)| i)
                 .collect();
             self.filtered_for = Some(self.search.clone());
@@ -138,7 +140,7 @@ impl Gui {
                 self.people.filtered_for = None;
             }
             let sort_before = (self.people.sort, self.people.show_hidden);
-            egui::ComboBox::from_id_salt("people_sort")
+            let sort = egui::ComboBox::from_id_salt("people_sort")
                 .selected_text(match self.people.sort {
                     PersonSort::Name => "Sort: name",
                     PersonSort::FaceCount => "Sort: most faces",
@@ -151,6 +153,9 @@ impl Gui {
                         "Sort: most faces",
                     );
                 });
+            sort.response.widget_info(|| {
+                egui::WidgetInfo::labeled(egui::Role::ComboBox, true, "Sort people")
+            });
             ui.checkbox(&mut self.people.show_hidden, "Show hidden");
             if sort_before != (self.people.sort, self.people.show_hidden) {
                 self.people.fresh.reset();
@@ -242,8 +247,7 @@ impl Gui {
                 for row in range {
                     ui.horizontal(|ui| {
                         for col in 0..columns {
-                            let Some(&index) = self.people.filtered.get(row * columns + col)
-                            else {
+                            let Some(&index) = self.people.filtered.get(row * columns + col) else {
                                 break;
                             };
                             self.person_card_ui(ui, index, actions);
@@ -271,9 +275,9 @@ impl Gui {
         let selected = self.people.selected.contains(&id);
         let (rect, response) = ui.allocate_exact_size(CARD_SIZE, egui::Sense::click_and_drag());
         let label = if hidden {
-            format!("{name} (hidden)")
+            format!("Person {name} (hidden)")
         } else {
-            name.clone()
+            format!("Person {name}")
         };
         response.widget_info(|| {
             egui::WidgetInfo::selected(egui::Role::Button, true, selected, label.clone())
@@ -285,7 +289,10 @@ impl Gui {
         if let Some(from) = response.dnd_release_payload::<PersonId>()
             && *from != id
         {
-            actions.push(Action::Merge { from: *from, into: id });
+            actions.push(Action::Merge {
+                from: *from,
+                into: id,
+            });
         }
         if !ui.is_rect_visible(rect) {
             return;
@@ -299,9 +306,15 @@ impl Gui {
                 visuals.selection.stroke,
             )
         } else if response.hovered() {
-            (visuals.widgets.hovered.bg_fill, visuals.widgets.hovered.bg_stroke)
+            (
+                visuals.widgets.hovered.bg_fill,
+                visuals.widgets.hovered.bg_stroke,
+            )
         } else {
-            (visuals.faint_bg_color, visuals.widgets.noninteractive.bg_stroke)
+            (
+                visuals.faint_bg_color,
+                visuals.widgets.noninteractive.bg_stroke,
+            )
         };
         ui.painter()
             .rect(rect, 6.0, fill, stroke, egui::StrokeKind::Inside);
@@ -361,9 +374,10 @@ impl Gui {
             }
         });
         // The tick box over the cover's corner.
-        let tick_rect = egui::Rect::from_min_size(rect.min + egui::vec2(4.0, 4.0), egui::vec2(22.0, 22.0));
+        let tick_rect =
+            egui::Rect::from_min_size(rect.min + egui::vec2(4.0, 4.0), egui::vec2(22.0, 22.0));
         let mut ticked = selected;
-        let tick = ui.put(tick_rect, egui::Checkbox::without_text(&mut ticked));
+        let tick = ui.place(tick_rect, egui::Checkbox::without_text(&mut ticked));
         tick.widget_info(|| {
             egui::WidgetInfo::selected(egui::Role::CheckBox, true, ticked, format!("Select {name}"))
         });
@@ -383,7 +397,7 @@ impl Gui {
         let ctx = ui.ctx().clone();
         if let Some(id) = self.people.confirm_delete {
             let name = self.people.name_of(id).unwrap_or("this person").to_owned();
-            let modal = egui::Modal::new(egui::Id::new("confirm_delete")).show(&ctx, |ui| {
+            let modal = egui::Modal::new(egui::Id::unique("confirm_delete")).show(&ctx, |ui| {
                 ui.heading(format!("Delete {name}?"));
                 ui.label("Deleting a person cannot be undone.");
                 ui.add_space(8.0);
@@ -418,7 +432,7 @@ impl Gui {
         if let Some((id, text)) = &mut self.people.birth_edit {
             let id = *id;
             let mut close = false;
-            let modal = egui::Modal::new(egui::Id::new("birth_date")).show(&ctx, |ui| {
+            let modal = egui::Modal::new(egui::Id::unique("birth_date")).show(&ctx, |ui| {
                 ui.heading("Birth date");
                 labelled_text_edit(ui, "Birth date (YYYY-MM-DD)", text, 140.0);
                 let trimmed = text.trim().to_owned();

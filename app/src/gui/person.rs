@@ -179,15 +179,17 @@ impl Gui {
                     ui,
                     &self.person.faces,
                     selected,
-                    self.person.id.and_then(|_| {
-                        self.person.person.as_ref().and_then(|p| p.cover_face)
-                    }),
+                    self.person
+                        .id
+                        .and_then(|_| self.person.person.as_ref().and_then(|p| p.cover_face)),
                     &mut self.textures,
                     &mut self.bridge,
                     &mut clicked,
                 );
                 match clicked {
-                    Some(GridClick::Select(index, modifiers)) => self.person.click(index, modifiers),
+                    Some(GridClick::Select(index, modifiers)) => {
+                        self.person.click(index, modifiers)
+                    }
                     Some(GridClick::Open(photo)) => actions.push(Action::OpenPhoto(photo)),
                     None => {}
                 }
@@ -203,7 +205,7 @@ impl Gui {
 
     fn person_header_ui(&mut self, ui: &mut egui::Ui, id: PersonId) {
         ui.horizontal(|ui| {
-            if ui.button("← Back").clicked() {
+            if ui.button("Back").clicked() {
                 self.go_back();
             }
             let name = self
@@ -213,7 +215,12 @@ impl Gui {
                 .map_or_else(|| format!("Person {id}"), |p| p.name.clone());
             ui.heading(name.as_str());
             ui.label(format!("{} faces", self.person.faces.len()));
-            if let Some(date) = self.person.person.as_ref().and_then(|p| p.birth_date.clone()) {
+            if let Some(date) = self
+                .person
+                .person
+                .as_ref()
+                .and_then(|p| p.birth_date.clone())
+            {
                 ui.label(format!("born {date}"));
             }
             ui.separator();
@@ -316,17 +323,18 @@ impl Gui {
             let mut choice = None;
             let mut cancel = false;
             let n = self.person.selected.len();
-            let modal = egui::Modal::new(egui::Id::new("move_picker")).show(&ctx, |ui| {
+            let modal = egui::Modal::new(egui::Id::unique("move_picker")).show(&ctx, |ui| {
                 ui.heading(format!("Move {n} face(s) to…"));
                 choice = person_picker_ui(ui, query, &self.people.list, exclude);
                 cancel = ui.button("Cancel").clicked();
             });
+            let chosen = choice.is_some();
             match choice {
                 Some(Picked::Existing(p)) => actions.push(Action::Move(p)),
                 Some(Picked::New(name)) => actions.push(Action::Split(name)),
                 None => {}
             }
-            if choice.is_some() || cancel || modal.should_close() {
+            if chosen || cancel || modal.should_close() {
                 self.person.picker = None;
             }
             // The picker lists people; make sure the list is there.
@@ -336,7 +344,7 @@ impl Gui {
         if let Some(name) = &mut self.person.split {
             let mut done = None;
             let mut cancel = false;
-            let modal = egui::Modal::new(egui::Id::new("split")).show(&ctx, |ui| {
+            let modal = egui::Modal::new(egui::Id::unique("split")).show(&ctx, |ui| {
                 ui.heading("Split into a new person");
                 let edit = labelled_text_edit(ui, "New person's name", name, 200.0);
                 let enter = edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
@@ -399,8 +407,7 @@ impl Gui {
             current.score * 100.0
         ));
         let side = (ui.available_height() - 80.0).clamp(120.0, 320.0);
-        let (rect, response) =
-            ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::click());
+        let (rect, response) = ui.allocate_exact_size(egui::vec2(side, side), egui::Sense::click());
         response.widget_info(|| {
             egui::WidgetInfo::labeled(
                 egui::Role::Image,
@@ -418,8 +425,8 @@ impl Gui {
         ui.horizontal(|ui| {
             accept |= ui.button("Accept (Y)").clicked();
             reject |= ui.button("Reject (N)").clicked();
-            prev |= ui.button("Previous (←)").clicked();
-            next |= ui.button("Next (→)").clicked();
+            prev |= ui.button("Previous (Left)").clicked();
+            next |= ui.button("Next (Right)").clicked();
             accept_all = ui
                 .button(format!("Accept all {}", review.list.len()))
                 .clicked();
@@ -478,10 +485,16 @@ impl Gui {
                 self.open(View::Photo(photo));
             }
             Action::Accept(faces) => {
-                self.act(Command::AcceptSuggestions { person, faces }, "Accept suggestion");
+                self.act(
+                    Command::AcceptSuggestions { person, faces },
+                    "Accept suggestion",
+                );
             }
             Action::Reject(faces) => {
-                self.act(Command::RejectSuggestions { person, faces }, "Reject suggestion");
+                self.act(
+                    Command::RejectSuggestions { person, faces },
+                    "Reject suggestion",
+                );
             }
         }
     }
@@ -530,10 +543,8 @@ pub fn face_grid_ui(
                         let index = row * columns + col;
                         let Some(face) = faces.get(index) else { break };
                         let is_selected = selected.contains(&face.id);
-                        let (rect, response) = ui.allocate_exact_size(
-                            egui::vec2(TILE, TILE),
-                            egui::Sense::click(),
-                        );
+                        let (rect, response) =
+                            ui.allocate_exact_size(egui::vec2(TILE, TILE), egui::Sense::click());
                         response.widget_info(|| {
                             egui::WidgetInfo::selected(
                                 egui::Role::Button,
@@ -545,8 +556,7 @@ pub fn face_grid_ui(
                         if response.double_clicked() {
                             *clicked = Some(GridClick::Open(face.photo));
                         } else if response.clicked() {
-                            *clicked =
-                                Some(GridClick::Select(index, ui.input(|i| i.modifiers)));
+                            *clicked = Some(GridClick::Select(index, ui.input(|i| i.modifiers)));
                         }
                         if !ui.is_rect_visible(rect) {
                             continue;
@@ -570,12 +580,12 @@ pub fn face_grid_ui(
                             );
                         }
                         if cover == Some(face.id) {
-                            ui.painter().text(
-                                rect.left_top() + egui::vec2(6.0, 4.0),
-                                egui::Align2::LEFT_TOP,
-                                "★",
-                                egui::FontId::proportional(16.0),
+                            // The cover face: a gold dot in the corner.
+                            ui.painter().circle(
+                                rect.left_top() + egui::vec2(10.0, 10.0),
+                                5.0,
                                 egui::Color32::GOLD,
+                                egui::Stroke::new(1.0, egui::Color32::BLACK),
                             );
                         }
                     }

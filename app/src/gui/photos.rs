@@ -109,10 +109,11 @@ impl Gui {
                                 egui::vec2(PHOTO_TILE, PHOTO_TILE),
                                 egui::Sense::click(),
                             );
-                            let label = photo.path.as_ref().and_then(|p| p.file_name()).map_or_else(
-                                || "missing photo".to_owned(),
-                                |n| n.to_string_lossy().into_owned(),
-                            );
+                            let label =
+                                photo.path.as_ref().and_then(|p| p.file_name()).map_or_else(
+                                    || "missing photo".to_owned(),
+                                    |n| n.to_string_lossy().into_owned(),
+                                );
                             response.widget_info(|| {
                                 egui::WidgetInfo::labeled(egui::Role::Button, true, &label)
                             });
@@ -123,11 +124,17 @@ impl Gui {
                                 continue;
                             }
                             let fit = fit_rect(rect.shrink(3.0), photo.width, photo.height);
-                            match self.textures.get(ThumbKey::Photo(photo.id), &mut self.bridge) {
+                            match self
+                                .textures
+                                .get(ThumbKey::Photo(photo.id), &mut self.bridge)
+                            {
                                 Some(texture) => ui.painter().image(
                                     texture,
                                     fit,
-                                    egui::Rect::from_min_max(egui::Pos2::ZERO, egui::pos2(1.0, 1.0)),
+                                    egui::Rect::from_min_max(
+                                        egui::Pos2::ZERO,
+                                        egui::pos2(1.0, 1.0),
+                                    ),
                                     egui::Color32::WHITE,
                                 ),
                                 None => ui.painter().rect_filled(

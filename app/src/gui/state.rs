@@ -265,7 +265,8 @@ impl Gui {
                 );
             }
             Event::BackgroundFailed { what, reason } => {
-                self.toasts.error(format!("{what} failed: {reason}"), self.now_s);
+                self.toasts
+                    .error(format!("{what} failed: {reason}"), self.now_s);
             }
             Event::Reply { result, .. } => {
                 let Some(purpose) = purpose else { return };
@@ -290,7 +291,8 @@ impl Gui {
             }
             Purpose::Import => {
                 self.import.ended(None);
-                self.toasts.error(format!("Import failed: {error}"), self.now_s);
+                self.toasts
+                    .error(format!("Import failed: {error}"), self.now_s);
             }
             Purpose::FaceEdit => {
                 self.viewer.edit_failed(error);
@@ -321,21 +323,27 @@ impl Gui {
                 self.person.review.loaded(list);
             }
             (Purpose::Groups, Reply::Clusters(list)) => self.groups.loaded(list),
-            (Purpose::GroupFaces(id), Reply::Faces(faces)) if self.groups.open_group == Some(id) => {
+            (Purpose::GroupFaces(id), Reply::Faces(faces))
+                if self.groups.open_group == Some(id) =>
+            {
                 self.groups.faces_loaded(faces);
             }
             (Purpose::Photos, Reply::PhotoList(list)) => self.photos.loaded(list),
-            (Purpose::PhotoDetail(id), Reply::PhotoDetail(detail)) if self.viewer.photo == Some(id) => {
+            (Purpose::PhotoDetail(id), Reply::PhotoDetail(detail))
+                if self.viewer.photo == Some(id) =>
+            {
                 self.viewer.detail_loaded(*detail);
             }
             (Purpose::PhotoImage(id), Reply::Image(image)) if self.viewer.photo == Some(id) => {
                 self.viewer.image_loaded(ctx, &image);
             }
             (Purpose::Thumbnail(face), Reply::Image(image)) => {
-                self.textures.arrived(ctx, ThumbKey::Face(face), Some(&image));
+                self.textures
+                    .arrived(ctx, ThumbKey::Face(face), Some(&image));
             }
             (Purpose::PhotoThumbnail(photo), Reply::Image(image)) => {
-                self.textures.arrived(ctx, ThumbKey::Photo(photo), Some(&image));
+                self.textures
+                    .arrived(ctx, ThumbKey::Photo(photo), Some(&image));
             }
             (Purpose::FaceEdit, Reply::FaceEdited(edit)) => {
                 self.textures.invalidate(ThumbKey::Face(edit.face));
@@ -347,7 +355,11 @@ impl Gui {
                         "Import finished: {} new photos, {} faces{}",
                         summary.new_photos,
                         summary.faces_found,
-                        if summary.cancelled { " (cancelled)" } else { "" }
+                        if summary.cancelled {
+                            " (cancelled)"
+                        } else {
+                            ""
+                        }
                     ),
                     self.now_s,
                 );

@@ -82,9 +82,8 @@ impl Textures {
             Some(Slot::Requested | Slot::Failed) => return None,
             None => {}
         }
-        let in_flight = bridge.pending_where(|p| {
-            matches!(p, Purpose::Thumbnail(_) | Purpose::PhotoThumbnail(_))
-        });
+        let in_flight = bridge
+            .pending_where(|p| matches!(p, Purpose::Thumbnail(_) | Purpose::PhotoThumbnail(_)));
         if in_flight >= MAX_IN_FLIGHT {
             return None;
         }
@@ -114,11 +113,7 @@ impl Textures {
     pub fn arrived(&mut self, ctx: &egui::Context, key: ThumbKey, image: Option<&RgbaImage>) {
         let slot = match image.and_then(color_image) {
             Some(pixels) => Slot::Ready {
-                texture: ctx.load_texture(
-                    format!("{key:?}"),
-                    pixels,
-                    egui::TextureOptions::LINEAR,
-                ),
+                texture: ctx.load_texture(format!("{key:?}"), pixels, egui::TextureOptions::LINEAR),
                 last_used: self.frame,
             },
             None => Slot::Failed,
@@ -193,8 +188,16 @@ mod tests {
         let (mut bridge, engine) = test_pair();
         let mut textures = Textures::new(10);
         textures.begin_frame();
-        assert!(textures.get(ThumbKey::Face(FaceId(1)), &mut bridge).is_none());
-        assert!(textures.get(ThumbKey::Face(FaceId(1)), &mut bridge).is_none());
+        assert!(
+            textures
+                .get(ThumbKey::Face(FaceId(1)), &mut bridge)
+                .is_none()
+        );
+        assert!(
+            textures
+                .get(ThumbKey::Face(FaceId(1)), &mut bridge)
+                .is_none()
+        );
         let sent = engine.sent();
         assert_eq!(sent.len(), 1, "asked once: {sent:?}");
         assert_eq!(
@@ -205,18 +208,26 @@ mod tests {
             }
         );
         textures.arrived(&ctx, ThumbKey::Face(FaceId(1)), Some(&image(4)));
-        assert!(textures.get(ThumbKey::Face(FaceId(1)), &mut bridge).is_some());
+        assert!(
+            textures
+                .get(ThumbKey::Face(FaceId(1)), &mut bridge)
+                .is_some()
+        );
         for i in 2..=30 {
             textures.begin_frame();
             textures.arrived(&ctx, ThumbKey::Face(FaceId(i)), Some(&image(2)));
         }
         assert!(textures.uploaded() <= 10, "{}", textures.uploaded());
         assert!(
-            textures.get(ThumbKey::Face(FaceId(30)), &mut bridge).is_some(),
+            textures
+                .get(ThumbKey::Face(FaceId(30)), &mut bridge)
+                .is_some(),
             "the newest stays"
         );
         assert!(
-            textures.get(ThumbKey::Face(FaceId(1)), &mut bridge).is_none(),
+            textures
+                .get(ThumbKey::Face(FaceId(1)), &mut bridge)
+                .is_none(),
             "the oldest was evicted and is asked for again"
         );
         assert_eq!(engine.sent().len(), 1);
@@ -233,7 +244,11 @@ mod tests {
             pixels: vec![0; 5],
         };
         textures.arrived(&ctx, ThumbKey::Face(FaceId(9)), Some(&bad));
-        assert!(textures.get(ThumbKey::Face(FaceId(9)), &mut bridge).is_none());
+        assert!(
+            textures
+                .get(ThumbKey::Face(FaceId(9)), &mut bridge)
+                .is_none()
+        );
         assert_eq!(textures.uploaded(), 0);
     }
 }

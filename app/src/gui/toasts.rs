@@ -62,7 +62,7 @@ impl Toasts {
             ctx.request_repaint_after_secs((next - now_s).max(0.05) as f32);
         }
         let mut close = None;
-        egui::Area::new(egui::Id::new("toasts"))
+        egui::Area::new(egui::Id::unique("toasts"))
             .anchor(egui::Align2::RIGHT_BOTTOM, egui::vec2(-12.0, -36.0))
             .order(egui::Order::Foreground)
             .show(ctx, |ui| {

@@ -304,7 +304,9 @@ impl ViewerState {
 impl Gui {
     /// Draws the photo viewer.
     pub fn viewer_ui(&mut self, ui: &mut egui::Ui) {
-        let Some(photo_id) = self.viewer.photo else { return };
+        let Some(photo_id) = self.viewer.photo else {
+            return;
+        };
         self.viewer
             .refresh(self.generation, self.now_s, &mut self.bridge);
         self.viewer_toolbar_ui(ui);
@@ -366,7 +368,7 @@ impl Gui {
             let label = name.clone().unwrap_or_else(|| "Unnamed".to_owned());
             let box_response = ui.interact(
                 rect,
-                ui.id().with(("face_box", face.id)),
+                ui.scope_id().with(("face_box", face.id)),
                 egui::Sense::hover(),
             );
             let description = format!("Box of {label} (face {})", face.id);
@@ -389,8 +391,8 @@ impl Gui {
     }
 
     fn viewer_toolbar_ui(&mut self, ui: &mut egui::Ui) {
-        ui.horizontal(|ui| {
-            if ui.button("← Back").clicked() {
+        ui.horizontal_wrapped(|ui| {
+            if ui.button("Back").clicked() {
                 self.go_back();
             }
             if let Some(detail) = &self.viewer.detail {
@@ -624,7 +626,7 @@ impl Gui {
             .selected
             .and_then(|s| detail.faces.iter().find(|f| f.id == s))
             .and_then(|f| f.person);
-        let modal = egui::Modal::new(egui::Id::new("viewer_picker")).show(ui.ctx(), |ui| {
+        let modal = egui::Modal::new(egui::Id::unique("viewer_picker")).show(ui.ctx(), |ui| {
             ui.heading("This face is…");
             choice = person_picker_ui(ui, query, &self.people.list, current);
             cancel = ui.button("Cancel").clicked();
@@ -717,7 +719,11 @@ mod tests {
         let r = drag_box(&b, Handle::BottomRight, egui::vec2(500.0, 500.0), 100, 100);
         assert_eq!(r, bbox(10.0, 10.0, 100.0, 100.0));
         let r = drag_box(&b, Handle::TopLeft, egui::vec2(100.0, 100.0), 100, 100);
-        assert_eq!(r, bbox(42.0, 52.0, 50.0, 60.0), "never smaller than the minimum");
+        assert_eq!(
+            r,
+            bbox(42.0, 52.0, 50.0, 60.0),
+            "never smaller than the minimum"
+        );
         let r = drag_box(&b, Handle::Move, egui::vec2(-30.0, 45.0), 100, 100);
         assert_eq!(r, bbox(0.0, 50.0, 40.0, 100.0), "moved, clamped, same size");
     }
@@ -729,10 +735,16 @@ mod tests {
         assert!((view.scale - 0.5).abs() < 1e-6);
         let b = bbox(100.0, 100.0, 200.0, 300.0);
         let r = view.to_screen(&b);
-        assert_eq!(r, egui::Rect::from_min_max(egui::pos2(50.0, 50.0), egui::pos2(100.0, 150.0)));
+        assert_eq!(
+            r,
+            egui::Rect::from_min_max(egui::pos2(50.0, 50.0), egui::pos2(100.0, 150.0))
+        );
         let back = view.to_image(r.max);
         assert!((back.x - 200.0).abs() < 1e-4 && (back.y - 300.0).abs() < 1e-4);
-        assert_eq!(hit_handle(r, egui::pos2(101.0, 149.0)), Some(Handle::BottomRight));
+        assert_eq!(
+            hit_handle(r, egui::pos2(101.0, 149.0)),
+            Some(Handle::BottomRight)
+        );
         assert_eq!(hit_handle(r, egui::pos2(75.0, 100.0)), Some(Handle::Move));
         assert_eq!(hit_handle(r, egui::pos2(300.0, 100.0)), None);
     }

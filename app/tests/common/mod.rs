@@ -255,7 +255,12 @@ pub fn pump_ids(
 pub fn sample_world() -> World {
     let mut faces = Vec::new();
     for i in 0..10 {
-        faces.push(face(101 + i, (i % 4) as u8 + 1, Some(1), bbox(100.0, 100.0, 300.0, 300.0)));
+        faces.push(face(
+            101 + i,
+            (i % 4) as u8 + 1,
+            Some(1),
+            bbox(100.0, 100.0, 300.0, 300.0),
+        ));
     }
     for i in 0..3 {
         faces.push(face(111 + i, 5, Some(2), bbox(50.0, 60.0, 150.0, 180.0)));
