@@ -40,6 +40,28 @@ cp -r "$faces/group" "$work/photos/group"
 lib="$work/library.redb"
 echo "screenshots: importing $(find "$work/photos" -type f | wc -l) photos"
 "$bin" --library "$lib" import "$work/photos"
+# Name the people the way a user would (one person per identity folder, its
+# faces assigned), through the command line, so People and Person have content.
+"$bin" --library "$lib" export --json > "$work/export.json"
+python3 - "$work/export.json" "$work/photos/people" > "$work/naming.txt" <<'PY'
+import json, os, sys
+d = json.load(open(sys.argv[1]))
+root = sys.argv[2]
+path_of = {p["id"]: p["paths"][0] for p in d["photos"] if p["paths"]}
+by_folder = {}
+for f in d["faces"]:
+    path = path_of.get(f["photo"], "")
+    if path.startswith(root + "/"):
+        folder = path[len(root) + 1:].split("/")[0]
+        by_folder.setdefault(folder, []).append(f["id"])
+for folder, faces in sorted(by_folder.items()):
+    print(folder.replace("_", " ") + "\t" + " ".join(map(str, faces)))
+PY
+while IFS=$'\t' read -r name faces; do
+  id=$("$bin" --library "$lib" persons create "$name")
+  for f in $faces; do "$bin" --library "$lib" persons assign "$f" "$id"; done
+done < "$work/naming.txt"
+"$bin" --library "$lib" people
 
 export XDG_RUNTIME_DIR="$work/xdg"
 mkdir -p -m 700 "$XDG_RUNTIME_DIR"

@@ -199,7 +199,9 @@ impl Gui {
                 ui.label(format!("About {} left", format_eta(eta)));
             }
             if let Some(current) = &p.current {
-                ui.add(egui::Label::new(format!("Now: {current}")).truncate());
+                let name = current.rsplit('/').next().unwrap_or(current);
+                ui.add(egui::Label::new(format!("Now: {name}")).truncate())
+                    .on_hover_text(current.as_str());
             }
         } else if imp.active {
             ui.label("Starting…");
