@@ -7,6 +7,10 @@ packages=(pkg-config python3 python3-pip)
 packages+=(cmake nasm)
 # A wgpu adapter without a GPU (Mesa lavapipe), so the GPU path is tested.
 packages+=(mesa-vulkan-drivers libvulkan1)
+# GUI: rfd's GTK file dialog (libgtk-3-dev), GL/EGL and X11 client libraries
+# for winit, and Xvfb + ImageMagick for scripts/screenshots.sh.
+packages+=(libgtk-3-dev libgl1-mesa-dri libegl1 libgl1
+  libxkbcommon-x11-0 libxcursor1 libxrandr2 libxi6 xvfb xauth imagemagick)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -137,7 +137,16 @@ enum PersonsCmd {
 /// Runs the parsed command line.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let Some(command) = args.command else {
-        bail!("the desktop window is not built yet; run `likeness --help` for the commands");
+        let library_path = args.library.unwrap_or_else(default_library_path);
+        let start = match std::env::var("LIKENESS_START_VIEW") {
+            Ok(text) => Some(
+                likeness::gui::StartView::parse(&text)
+                    .with_context(|| format!("LIKENESS_START_VIEW={text} is not a view"))?,
+            ),
+            Err(_) => None,
+        };
+        likeness::gui::run(library_path, default_models_dir(), start)?;
+        return Ok(ExitCode::SUCCESS);
     };
     if let Cmd::Detect { json, images } = &command {
         return detect(*json, images);

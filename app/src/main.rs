@@ -1,5 +1,5 @@
-//! The `likeness` binary: the command line today, the desktop window when run
-//! without a subcommand (issue 6). It talks to the engine only through the
+//! The `likeness` binary: the desktop window when run without a subcommand,
+//! the command line otherwise. Both talk to the engine only through the
 //! engine's `Command`/`Event` channels.
 
 mod cli;
