@@ -1,4 +1,4 @@
-//! The desktop window driven through its real widgets (egui_kittest), with the
+//! The desktop window driven through its real widgets (`egui_kittest`), with the
 //! engine's side of the channels played by the test: each test asserts the
 //! exact command a user action sent and what is drawn after the reply.
 

@@ -9,15 +9,25 @@ use likeness_engine::Command;
 use likeness_engine::import::{FileError, ImportPhase, ImportProgress, ImportSummary};
 use std::path::PathBuf;
 
+/// Where an import started from this window is.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum ImportRun {
+    /// No import runs.
+    #[default]
+    Idle,
+    /// An import runs.
+    Running,
+    /// The import is paused.
+    Paused,
+    /// Cancel was asked; the engine has not ended the import yet.
+    Cancelling,
+}
+
 /// The import panel's state.
 #[derive(Debug, Default)]
 pub struct ImportState {
-    /// An import started from this window is running.
-    pub active: bool,
-    /// The import is paused.
-    pub paused: bool,
-    /// Cancel was asked.
-    pub cancelling: bool,
+    /// Where the import is.
+    pub run: ImportRun,
     /// Folders being imported.
     pub folders: Vec<PathBuf>,
     /// The newest progress.
@@ -36,7 +46,7 @@ impl ImportState {
     /// True while an import runs (started here, or a watched-folder import
     /// reporting progress).
     pub fn running(&self) -> bool {
-        self.active
+        self.run != ImportRun::Idle
     }
 
     /// True when the side panel is shown.
@@ -46,7 +56,7 @@ impl ImportState {
 
     /// Starts importing `folders`.
     pub fn start(&mut self, bridge: &mut Bridge, folders: Vec<PathBuf>) {
-        if self.active || folders.is_empty() {
+        if self.running() || folders.is_empty() {
             return;
         }
         bridge.send(
@@ -57,7 +67,7 @@ impl ImportState {
             Purpose::Import,
         );
         *self = Self {
-            active: true,
+            run: ImportRun::Running,
             folders,
             show_panel: true,
             ..Self::default()
@@ -72,9 +82,7 @@ impl ImportState {
 
     /// The import ended (`None`: it failed).
     pub fn ended(&mut self, summary: Option<ImportSummary>) {
-        self.active = false;
-        self.paused = false;
-        self.cancelling = false;
+        self.run = ImportRun::Idle;
         if let Some(summary) = summary {
             for f in &summary.failed {
                 if !self.failed.contains(f) {
@@ -87,7 +95,7 @@ impl ImportState {
 
     /// One line for the status bar while something runs.
     pub fn status_text(&self) -> Option<String> {
-        if !self.active {
+        if !self.running() {
             return None;
         }
         let p = self.latest.as_ref()?;
@@ -99,7 +107,11 @@ impl ImportState {
         Some(format!(
             "Import: {}{pct}{}",
             phase_name(p.phase),
-            if self.paused { " (paused)" } else { "" }
+            if self.run == ImportRun::Paused {
+                " (paused)"
+            } else {
+                ""
+            }
         ))
     }
 
@@ -133,7 +145,7 @@ impl ImportState {
         painter.text(
             screen.center(),
             egui::Align2::CENTER_CENTER,
-            if self.active {
+            if self.running() {
                 "An import is already running"
             } else {
                 "Drop a folder to import its photos"
@@ -193,7 +205,7 @@ impl Gui {
                     .desired_width(ui.available_width()),
             );
             ui.label(format!("{:.1} photos/s", p.rate_per_s));
-            if imp.active
+            if imp.running()
                 && let Some(eta) = p.eta_s
             {
                 ui.label(format!("About {} left", format_eta(eta)));
@@ -203,36 +215,42 @@ impl Gui {
                 ui.add(egui::Label::new(format!("Now: {name}")).truncate())
                     .on_hover_text(current.as_str());
             }
-        } else if imp.active {
+        } else if imp.running() {
             ui.label("Starting…");
         }
-        if imp.active {
+        if imp.running() {
             ui.horizontal(|ui| {
-                if imp.paused {
+                if imp.run == ImportRun::Paused {
                     if ui.button("Resume").clicked() {
                         self.bridge.send(
                             Command::ResumeImport,
                             Purpose::Action("Resume import".into()),
                         );
-                        imp.paused = false;
+                        imp.run = ImportRun::Running;
                     }
-                } else if ui.button("Pause").clicked() {
+                } else if ui
+                    .add_enabled(imp.run == ImportRun::Running, egui::Button::new("Pause"))
+                    .clicked()
+                {
                     self.bridge
                         .send(Command::PauseImport, Purpose::Action("Pause import".into()));
-                    imp.paused = true;
+                    imp.run = ImportRun::Paused;
                 }
                 if ui
-                    .add_enabled(!imp.cancelling, egui::Button::new("Cancel import"))
+                    .add_enabled(
+                        imp.run != ImportRun::Cancelling,
+                        egui::Button::new("Cancel import"),
+                    )
                     .clicked()
                 {
                     self.bridge.send(
                         Command::CancelImport,
                         Purpose::Action("Cancel import".into()),
                     );
-                    imp.cancelling = true;
+                    imp.run = ImportRun::Cancelling;
                 }
             });
-            if imp.paused {
+            if imp.run == ImportRun::Paused {
                 ui.weak("Paused: what was imported so far is saved.");
             }
         }

@@ -188,7 +188,7 @@ impl Gui {
                 );
                 match clicked {
                     Some(GridClick::Select(index, modifiers)) => {
-                        self.person.click(index, modifiers)
+                        self.person.click(index, modifiers);
                     }
                     Some(GridClick::Open(photo)) => actions.push(Action::OpenPhoto(photo)),
                     None => {}

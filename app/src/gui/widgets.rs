@@ -33,26 +33,23 @@ pub fn face_image_ui(
     name: &str,
 ) {
     let painter = ui.painter();
-    match texture {
-        Some(texture) => {
-            painter.image(
-                texture,
-                rect,
-                egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
-                egui::Color32::WHITE,
-            );
-        }
-        None => {
-            painter.rect_filled(rect, 4.0, ui.visuals().extreme_bg_color);
-            let initial: String = name.chars().take(1).collect::<String>().to_uppercase();
-            painter.text(
-                rect.center(),
-                egui::Align2::CENTER_CENTER,
-                if initial.is_empty() { "?" } else { &initial },
-                egui::FontId::proportional(rect.height() * 0.35),
-                ui.visuals().weak_text_color(),
-            );
-        }
+    if let Some(texture) = texture {
+        painter.image(
+            texture,
+            rect,
+            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+            egui::Color32::WHITE,
+        );
+    } else {
+        painter.rect_filled(rect, 4.0, ui.visuals().extreme_bg_color);
+        let initial: String = name.chars().take(1).collect::<String>().to_uppercase();
+        painter.text(
+            rect.center(),
+            egui::Align2::CENTER_CENTER,
+            if initial.is_empty() { "?" } else { &initial },
+            egui::FontId::proportional(rect.height() * 0.35),
+            ui.visuals().weak_text_color(),
+        );
     }
 }
 
