@@ -267,6 +267,24 @@ fn open_viewer() -> (
     (h, engine, world)
 }
 
+/// Presses the mouse at `from`, moves it to `to` in a few frames and lets
+/// go, as a user's drag.
+fn drag_mouse(
+    h: &mut egui_kittest::Harness<'static, likeness::gui::Gui>,
+    from: egui::Pos2,
+    to: egui::Pos2,
+) {
+    h.hover_at(from);
+    h.step();
+    h.drag_at(from);
+    h.step();
+    for t in 1..=4 {
+        h.hover_at(from + (to - from) * (t as f32 / 4.0));
+        h.step();
+    }
+    h.drop_at(to);
+}
+
 #[test]
 fn drag_a_box_corner_sends_the_resize_and_redraws_the_box() {
     let (mut h, engine, mut world) = open_viewer();
@@ -277,15 +295,7 @@ fn drag_a_box_corner_sends_the_resize_and_redraws_the_box() {
     let scale = before.width() / 200.0;
     let from = before.right_bottom();
     let to = from + egui::vec2(40.0, 20.0);
-    h.hover_at(from);
-    h.step();
-    h.drag_at(from);
-    h.step();
-    for t in 1..=4 {
-        h.hover_at(from + (to - from) * (t as f32 / 4.0));
-        h.step();
-    }
-    h.drop_at(to);
+    drag_mouse(&mut h, from, to);
     let sent = pump_ids(&mut h, &engine, &world);
     assert_eq!(sent.len(), 1, "{sent:?}");
     let Command::SetFaceBox {
@@ -349,15 +359,7 @@ fn draw_a_new_box() {
     // An empty patch of the photo below Alice's box.
     let from = photo_rect.left_bottom() + egui::vec2(0.0, 10.0);
     let to = from + egui::vec2(30.0, 24.0);
-    h.hover_at(from);
-    h.step();
-    h.drag_at(from);
-    h.step();
-    for t in 1..=4 {
-        h.hover_at(from + (to - from) * (t as f32 / 4.0));
-        h.step();
-    }
-    h.drop_at(to);
+    drag_mouse(&mut h, from, to);
     let sent = pump(&mut h, &engine, &world);
     assert_eq!(sent.len(), 1, "{sent:?}");
     let Command::AddFace { photo, bbox: b } = sent[0] else {

@@ -2,6 +2,7 @@
 //! random moments and restarted; after every kill the library passes
 //! `check`, and the final library equals one made by an uninterrupted import.
 
+use likeness_testkit::{models_dir, shared_dir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,30 +11,17 @@ use std::time::Duration;
 /// Kills in the CI-sized form.
 const KILLS: u64 = 20;
 
-fn shared() -> PathBuf {
-    let dir = std::env::var_os("LIKENESS_SHARED").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("faces").is_dir(),
-        "shared test data not found at {} (set LIKENESS_SHARED)",
-        dir.display()
-    );
-    dir
-}
-
 fn likeness(library: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_likeness"));
     cmd.arg("--library").arg(library);
     if std::env::var_os("LIKENESS_MODELS").is_none() {
-        cmd.env("LIKENESS_MODELS", shared().join("models"));
+        cmd.env("LIKENESS_MODELS", models_dir());
     }
     cmd
 }
 
 fn folders() -> Vec<PathBuf> {
-    let faces = shared().join("faces");
+    let faces = shared_dir().join("faces");
     [
         "group",
         "edge",

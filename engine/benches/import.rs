@@ -21,39 +21,12 @@
 
 use likeness_engine::import::{ImportSummary, vision_finder_factory};
 use likeness_engine::{Command, Engine, EngineConfig, Reply};
+use likeness_testkit::{
+    models_dir, peak_rss_mib, reset_peak_rss, rss_mib, run_reference, shared_dir,
+};
 use std::path::{Path, PathBuf};
-use std::process::Command as Process;
 use std::sync::Arc;
 use std::time::Instant;
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("LIKENESS_SHARED")
-        .filter(|d| !d.is_empty())
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-            PathBuf::from,
-        )
-}
-
-/// `VmHWM` (peak) and `VmRSS` (current) of this process, MiB.
-fn rss_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    };
-    (field("VmHWM:"), field("VmRSS:"))
-}
-
-/// Resets this process's peak RSS to its current RSS (Linux: `5` to
-/// `/proc/self/clear_refs`), so each step reports its own peak.
-fn reset_peak() -> bool {
-    std::fs::write("/proc/self/clear_refs", "5").is_ok()
-}
 
 /// Image files under `dir` (JPEG or PNG by their first bytes), sorted.
 fn images(dir: &Path) -> Vec<PathBuf> {
@@ -79,8 +52,7 @@ fn images(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn engine(library: &Path) -> Engine {
-    let models = std::env::var_os("LIKENESS_MODELS")
-        .map_or_else(|| shared_dir().join("models"), PathBuf::from);
+    let models = models_dir();
     let config = EngineConfig {
         library_path: library.to_owned(),
         finder: vision_finder_factory(models),
@@ -99,49 +71,6 @@ fn import(engine: &Engine, folder: &Path) -> (ImportSummary, f64) {
         Ok(Reply::Imported(summary)) => (*summary, secs),
         other => panic!("import failed: {other:?}"),
     }
-}
-
-/// Runs the reference script; returns its images/s line and wall seconds.
-fn run_reference(python: &str, shared: &Path, list: &Path) -> Result<(f64, f64, String), String> {
-    let root = std::env::temp_dir().join("likeness_reference_root");
-    let pack = root.join("models/buffalo_sc");
-    std::fs::create_dir_all(&pack).map_err(|e| e.to_string())?;
-    let src = shared.join("models/buffalo_sc");
-    for (from, to) in [
-        ("scrfd_500m_bnkps.onnx", "det_500m.onnx"),
-        ("w600k_mbf.onnx", "w600k_mbf.onnx"),
-    ] {
-        if !pack.join(to).exists() {
-            std::fs::copy(src.join(from), pack.join(to)).map_err(|e| e.to_string())?;
-        }
-    }
-    let out = std::env::temp_dir().join("likeness_import_reference_out.jsonl");
-    let t = Instant::now();
-    let o = Process::new(python)
-        .arg(shared.join("bench/reference_insightface.py"))
-        .arg(&root)
-        .arg(&out)
-        .arg(format!("@{}", list.display()))
-        .output()
-        .map_err(|e| format!("cannot run {python}: {e}"))?;
-    let wall = t.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    if !o.status.success() {
-        return Err(stderr);
-    }
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| l.contains("images/s"))
-        .unwrap_or_default()
-        .to_owned();
-    let ips = line
-        .split(',')
-        .find(|p| p.contains("images/s"))
-        .and_then(|p| p.split_whitespace().next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .ok_or_else(|| format!("no images/s in: {stderr}"))?;
-    Ok((ips, wall, line))
 }
 
 /// Writes replicas `from..to` of the JPEGs into `dir`, each with a unique
@@ -196,8 +125,11 @@ fn main() {
     drop(engine1);
     let ours = summary.new_photos as f64 / secs;
     summary_line("likeness import of faces/", &summary, secs);
-    let (peak, now) = rss_mib();
-    println!("  RSS after: {now:.0} MiB, peak {peak:.0} MiB");
+    println!(
+        "  RSS after: {:.0} MiB, peak {:.0} MiB",
+        rss_mib(),
+        peak_rss_mib()
+    );
     let python = std::env::var("LIKENESS_REFERENCE_PYTHON")
         .unwrap_or_else(|_| "/root/.cache/likeness/venv/bin/python".into());
     if python == "none" || !Path::new(&python).exists() {
@@ -206,11 +138,14 @@ fn main() {
         let list = work.path().join("reference_list.txt");
         let text: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
         std::fs::write(&list, text.join("\n")).expect("list file");
-        match run_reference(&python, &shared, &list) {
-            Ok((ips, wall, line)) => {
+        let out = work.path().join("reference_out.jsonl");
+        match run_reference(&python, &list, &out) {
+            Ok(reference) => {
+                let (ips, wall) = (reference.images_per_s, reference.wall_s);
                 println!(
-                    "reference (insightface 2.1 + onnxruntime, CPU) on the same {} images: {line}",
-                    files.len()
+                    "reference (insightface 2.1 + onnxruntime, CPU) on the same {} images: {}",
+                    files.len(),
+                    reference.line
                 );
                 println!(
                     "  reference wall {wall:.1} s incl. start-up and imread = {:.2} images/s",
@@ -254,12 +189,13 @@ fn main() {
         }
         replicate(&jpegs, &replicas, written, size);
         written = size;
-        let reset = reset_peak();
+        let reset = reset_peak_rss();
         let (summary, secs) = import(&engine2, &replicas);
         summary_line(&format!("  step to {size} files"), &summary, secs);
-        let (peak, now) = rss_mib();
         println!(
-            "    library of {size} photos: RSS {now:.0} MiB, peak RSS {peak:.0} MiB {}",
+            "    library of {size} photos: RSS {:.0} MiB, peak RSS {:.0} MiB {}",
+            rss_mib(),
+            peak_rss_mib(),
             if reset {
                 "during this step"
             } else {

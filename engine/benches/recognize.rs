@@ -7,7 +7,6 @@
 //! `LIKENESS_BENCH_QUALITY_ONLY=1` skips the scale part.
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
 use std::time::Instant;
 
 use likeness_engine::index::synthetic::{clustered, clustered_skewed};
@@ -16,31 +15,7 @@ use likeness_engine::recognize::eval::{
 };
 use likeness_engine::recognize::{Clustering, FaceRef, KnnGraph, PersonModel, RecognitionSettings};
 use likeness_engine::{FaceId, PersonId, PhotoId};
-
-fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("LIKENESS_SHARED").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("faces/reference").is_dir(),
-        "shared test data not found at {} (set LIKENESS_SHARED)",
-        dir.display()
-    );
-    dir
-}
-
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
+use likeness_testkit::{peak_rss_mib, reference_jsonl};
 
 fn percentile(sorted: &[f32], p: f64) -> f32 {
     if sorted.is_empty() {
@@ -51,8 +26,7 @@ fn percentile(sorted: &[f32], p: f64) -> f32 {
 }
 
 fn main() {
-    let faces = load_reference(&shared_dir().join("faces/reference/insightface_buffalo_sc.jsonl"))
-        .expect("reference embeddings load");
+    let faces = load_reference(&reference_jsonl()).expect("reference embeddings load");
     let faces: Vec<ReferenceFace> = faces
         .into_iter()
         .filter(|f| f.path.starts_with("people/") || f.path.starts_with("group/"))

@@ -10,71 +10,12 @@
 //! `/root/.cache/likeness/venv/bin/python`; `none` skips the reference).
 
 use std::io::BufRead;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Instant;
 
 use likeness_engine::models::ModelPack;
 use likeness_engine::vision::{DetectRecord, DevicePreference, Vision};
-
-fn shared_dir() -> PathBuf {
-    std::env::var_os("LIKENESS_SHARED")
-        .filter(|d| !d.is_empty())
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-            PathBuf::from,
-        )
-}
-
-fn peak_rss_mib() -> Option<f64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb / 1024.0)
-}
-
-/// Runs the reference script; returns (images/s as it reports it, wall seconds).
-fn run_reference(python: &str, shared: &Path, list: &Path) -> Result<(f64, f64, String), String> {
-    let root = std::env::temp_dir().join("likeness_reference_root");
-    let pack = root.join("models/buffalo_sc");
-    std::fs::create_dir_all(&pack).map_err(|e| e.to_string())?;
-    let src = shared.join("models/buffalo_sc");
-    for (from, to) in [
-        ("scrfd_500m_bnkps.onnx", "det_500m.onnx"),
-        ("w600k_mbf.onnx", "w600k_mbf.onnx"),
-    ] {
-        if !pack.join(to).exists() {
-            std::fs::copy(src.join(from), pack.join(to)).map_err(|e| e.to_string())?;
-        }
-    }
-    let out = std::env::temp_dir().join("likeness_reference_out.jsonl");
-    let t = Instant::now();
-    let o = Command::new(python)
-        .arg(shared.join("bench/reference_insightface.py"))
-        .arg(&root)
-        .arg(&out)
-        .arg(format!("@{}", list.display()))
-        .output()
-        .map_err(|e| format!("cannot run {python}: {e}"))?;
-    let wall = t.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&o.stderr).into_owned();
-    if !o.status.success() {
-        return Err(stderr);
-    }
-    let line = stderr
-        .lines()
-        .rev()
-        .find(|l| l.contains("images/s"))
-        .unwrap_or_default()
-        .to_owned();
-    let ips = line
-        .split(',')
-        .find(|p| p.contains("images/s"))
-        .and_then(|p| p.split_whitespace().next())
-        .and_then(|v| v.parse::<f64>().ok())
-        .ok_or_else(|| format!("no images/s in: {stderr}"))?;
-    Ok((ips, wall, line))
-}
+use likeness_testkit::{peak_rss_mib, run_reference, shared_dir};
 
 fn main() {
     let shared = shared_dir();
@@ -149,9 +90,7 @@ fn main() {
         ms(after.align, before.align),
         ms(after.embed, before.embed)
     );
-    if let Some(rss) = peak_rss_mib() {
-        println!("  peak RSS {rss:.0} MiB");
-    }
+    println!("  peak RSS {:.0} MiB", peak_rss_mib());
 
     let python = std::env::var("LIKENESS_REFERENCE_PYTHON")
         .unwrap_or_else(|_| "/root/.cache/likeness/venv/bin/python".into());
@@ -161,14 +100,16 @@ fn main() {
     }
     let list = std::env::temp_dir().join("likeness_bench_list.txt");
     std::fs::write(&list, paths.join("\n")).expect("list file");
-    match run_reference(&python, &shared, &list) {
-        Ok((ips, wall, line)) => {
+    let out = std::env::temp_dir().join("likeness_reference_out.jsonl");
+    match run_reference(&python, &list, &out) {
+        Ok(reference) => {
             println!(
-                "reference (insightface 2.1 + onnxruntime, CPU): {line}; wall {wall:.1} s incl. start-up and imread"
+                "reference (insightface 2.1 + onnxruntime, CPU): {}; wall {:.1} s incl. start-up and imread",
+                reference.line, reference.wall_s
             );
             println!(
                 "ratio likeness / reference = {:.2}x (reference counts app.get only, we count decode too)",
-                ours / ips
+                ours / reference.images_per_s
             );
         }
         Err(e) => println!("reference failed: {e}"),

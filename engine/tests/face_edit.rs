@@ -10,26 +10,12 @@ use likeness_engine::media::{self, EditError};
 use likeness_engine::store::NewPhoto;
 use likeness_engine::vision::DevicePreference;
 use likeness_engine::{ActionError, BBox, FaceId, FaceSource, Library, PhotoId, ScanStatus};
-use std::path::{Path, PathBuf};
+use likeness_testkit::{models_dir, shared_dir};
+use std::path::Path;
 use std::sync::Mutex;
 
-fn shared() -> PathBuf {
-    let dir = std::env::var_os("LIKENESS_SHARED").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("faces").is_dir(),
-        "shared test data not found at {} (set LIKENESS_SHARED)",
-        dir.display()
-    );
-    dir
-}
-
 fn finder() -> VisionFinder {
-    let models =
-        std::env::var_os("LIKENESS_MODELS").map_or_else(|| shared().join("models"), PathBuf::from);
-    VisionFinder::load(&models, "buffalo_sc", DevicePreference::Cpu).expect("vision")
+    VisionFinder::load(&models_dir(), "buffalo_sc", DevicePreference::Cpu).expect("vision")
 }
 
 /// Imports one photo the way the import job does; returns its id and faces.
@@ -81,7 +67,7 @@ fn moving_a_box_reembeds_or_keeps_and_undo_restores() {
     let dir = tempfile::tempdir().expect("temp dir");
     let library = Mutex::new(Library::open(&dir.path().join("lib.redb")).expect("open"));
     let mut finder = finder();
-    let path = shared().join("faces/people/Aaron_Peirsol/Aaron_Peirsol_0001.jpg");
+    let path = shared_dir().join("faces/people/Aaron_Peirsol/Aaron_Peirsol_0001.jpg");
     let (_, faces) = import(&library, &mut finder, &path);
     assert_eq!(faces.len(), 1, "one face in {}", path.display());
     let face = faces[0];
@@ -211,7 +197,7 @@ fn drawn_faces_and_deleted_faces() {
     let dir = tempfile::tempdir().expect("temp dir");
     let library = Mutex::new(Library::open(&dir.path().join("lib.redb")).expect("open"));
     let mut finder = finder();
-    let path = shared().join("faces/group/fr_two_people.jpg");
+    let path = shared_dir().join("faces/group/fr_two_people.jpg");
     let (photo, faces) = import(&library, &mut finder, &path);
     assert_eq!(faces.len(), 2, "two faces in {}", path.display());
     let first = library.lock().expect("lock").face(faces[0]).expect("face");

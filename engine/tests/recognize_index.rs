@@ -2,27 +2,16 @@
 //! (HNSW segment + exact delta, `VectorIndex::search`) gives the same
 //! quality on the reference embeddings as the exact graph.
 
-use std::path::PathBuf;
-
 use likeness_engine::FaceId;
 use likeness_engine::index::{self, RebuildOutcome, RebuildParams, VectorIndex};
 use likeness_engine::recognize::eval::{ReferenceFace, load_reference, score};
 use likeness_engine::recognize::{Clustering, FaceRef, KnnGraph, RecognitionSettings};
+use likeness_testkit::reference_jsonl;
 use redb::{Database, ReadableDatabase};
 
 #[test]
 fn clusters_from_the_vector_index_match_the_exact_graph() {
-    let dir = std::env::var_os("LIKENESS_SHARED").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-        PathBuf::from,
-    );
-    let file = dir.join("faces/reference/insightface_buffalo_sc.jsonl");
-    assert!(
-        file.is_file(),
-        "shared test data not found: {} is missing (set LIKENESS_SHARED)",
-        file.display()
-    );
-    let faces: Vec<ReferenceFace> = load_reference(&file)
+    let faces: Vec<ReferenceFace> = load_reference(&reference_jsonl())
         .expect("reference parses")
         .into_iter()
         .filter(|f| f.path.starts_with("people/") || f.path.starts_with("group/"))

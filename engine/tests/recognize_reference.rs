@@ -4,26 +4,15 @@
 //! labelled faces correctly with ≤ 3 actions per person and no face ever
 //! moves against a user decision.
 
-use std::path::PathBuf;
-
 use likeness_engine::FaceId;
 use likeness_engine::recognize::RecognitionSettings;
 use likeness_engine::recognize::eval::{
     ReferenceFace, cluster_faces, dbscan, load_reference, score, simulate_user,
 };
+use likeness_testkit::reference_jsonl;
 
 fn reference() -> Vec<ReferenceFace> {
-    let dir = std::env::var_os("LIKENESS_SHARED").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-        PathBuf::from,
-    );
-    let file = dir.join("faces/reference/insightface_buffalo_sc.jsonl");
-    assert!(
-        file.is_file(),
-        "shared test data not found: {} is missing (set LIKENESS_SHARED to the shared folder)",
-        file.display()
-    );
-    load_reference(&file)
+    load_reference(&reference_jsonl())
         .expect("reference embeddings parse")
         .into_iter()
         .filter(|f| f.path.starts_with("people/") || f.path.starts_with("group/"))

@@ -3,20 +3,7 @@
 
 use likeness_engine::thumbs::{FACE_THUMB_PX, PHOTO_THUMB_PX, ThumbCache};
 use likeness_engine::{BBox, Face, FaceId, FaceSource, Photo, PhotoId, ScanStatus};
-use std::path::PathBuf;
-
-fn shared() -> PathBuf {
-    let dir = std::env::var_os("LIKENESS_SHARED").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("faces").is_dir(),
-        "shared test data not found at {} (set LIKENESS_SHARED)",
-        dir.display()
-    );
-    dir
-}
+use likeness_testkit::shared_dir;
 
 fn face(id: u64, photo: &Photo, bbox: BBox) -> Face {
     Face {
@@ -37,7 +24,7 @@ fn face(id: u64, photo: &Photo, bbox: BBox) -> Face {
 
 #[test]
 fn face_and_photo_thumbnails() {
-    let path = shared().join("faces/group/fr_two_people.jpg");
+    let path = shared_dir().join("faces/group/fr_two_people.jpg");
     let bytes = std::fs::read(&path).expect("photo");
     let photo = Photo {
         id: PhotoId::of_bytes(&bytes),
@@ -96,7 +83,7 @@ fn face_and_photo_thumbnails() {
 #[test]
 fn image_worker_makes_pictures_off_the_calling_thread() {
     use likeness_engine::media::{ImageJob, ImageWorker};
-    let path = shared().join("faces/group/fr_two_people.jpg");
+    let path = shared_dir().join("faces/group/fr_two_people.jpg");
     let bytes = std::fs::read(&path).expect("photo");
     let photo = Photo {
         id: PhotoId::of_bytes(&bytes),

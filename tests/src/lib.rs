@@ -5,8 +5,10 @@ pub mod crash;
 
 use likeness_engine::store::NewPhoto;
 use likeness_engine::{
-    BBox, EMBEDDING_DIM, Embedding, FaceId, FaceSource, Library, NewFace, PhotoId, ScanStatus,
+    BBox, EMBEDDING_DIM, Embedding, FaceId, FaceSource, Library, NewFace, Page, PersonSort,
+    PhotoId, ScanStatus,
 };
+pub use likeness_testkit::{models_dir, reference_jsonl, shared_dir};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::path::PathBuf;
@@ -21,6 +23,56 @@ pub fn random_unit(rng: &mut impl Rng) -> Embedding {
         *x /= n;
     }
     v
+}
+
+/// Detector-style faces with these embeddings side by side (80×80, 100 px
+/// apart) in a photo 100 px high and `100 × (n + 1)` wide.
+pub fn row_of_faces<'a>(embeddings: impl IntoIterator<Item = &'a Embedding>) -> Vec<NewFace> {
+    embeddings
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let mut face = new_face(i, Some(e.clone()));
+            face.bbox.y1 = 10.0;
+            face.bbox.y2 = 90.0;
+            face
+        })
+        .collect()
+}
+
+/// Everything recognition decides in `lib`, comparable across runs: per
+/// face (id, person, how, group, ignored) and every pending suggestion
+/// (face, person, score bits), sorted.
+pub type RecognitionOutcome = (Vec<String>, Vec<(u64, u64, u32)>);
+
+/// What recognition decided in `lib` (see [`RecognitionOutcome`]).
+pub fn recognition_outcome(lib: &Library) -> RecognitionOutcome {
+    let export = lib.export(false).expect("export");
+    let faces = export
+        .faces
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {:?} {:?} {:?} {}",
+                f.id, f.person, f.assigned_by, f.cluster, f.ignored
+            )
+        })
+        .collect();
+    let all = Page {
+        offset: 0,
+        limit: usize::MAX,
+    };
+    let mut suggestions = Vec::new();
+    for p in lib
+        .list_persons(PersonSort::default(), all, true)
+        .expect("persons")
+    {
+        for s in lib.list_suggestions(p.person.id, all).expect("suggestions") {
+            suggestions.push((s.face.0, s.person.0, s.score.to_bits()));
+        }
+    }
+    suggestions.sort_unstable();
+    (faces, suggestions)
 }
 
 /// A detector-style face with this embedding, inside a 640×480 photo.
@@ -80,28 +132,6 @@ pub fn populate(
         ids.extend(commit.faces);
     }
     ids
-}
-
-/// The shared test data folder (`$LIKENESS_SHARED`, else `../shared` beside
-/// the workspace). Panics with a clear message when it is missing: tests that
-/// need real photos must fail, not pass, without them.
-pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("LIKENESS_SHARED").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-        PathBuf::from,
-    );
-    assert!(
-        dir.join("faces").is_dir(),
-        "shared test data not found at {} (set LIKENESS_SHARED)",
-        dir.display()
-    );
-    dir
-}
-
-/// The models directory for tests: `$LIKENESS_MODELS`, else the shared
-/// folder's `models/`.
-pub fn models_dir() -> PathBuf {
-    std::env::var_os("LIKENESS_MODELS").map_or_else(|| shared_dir().join("models"), PathBuf::from)
 }
 
 /// Starts an engine on `library` whose imports use the real vision pipeline.

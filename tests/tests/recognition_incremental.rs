@@ -9,48 +9,13 @@ use likeness_engine::store::{NewPhoto, RECOGNISE_BATCH};
 use likeness_engine::{
     DeleteFaces, FaceId, Library, Page, PersonId, PersonSort, PhotoId, ScanStatus,
 };
+use likeness_tests::recognition_outcome;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const IDENTITIES: usize = 12;
 const FACES: usize = 360;
 const ACTIONS: usize = 70;
-
-/// Everything recognition decides: per face (id, person, how, group,
-/// ignored) and every pending suggestion with its score.
-type Outcome = (Vec<String>, Vec<(u64, u64, u32)>);
-
-fn outcome(lib: &Library) -> Outcome {
-    let export = lib.export(false).expect("export");
-    let faces = export
-        .faces
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {:?} {:?} {:?} {}",
-                f.id, f.person, f.assigned_by, f.cluster, f.ignored
-            )
-        })
-        .collect();
-    let mut suggestions = Vec::new();
-    for p in lib
-        .list_persons(PersonSort::default(), Page::default(), true)
-        .expect("persons")
-    {
-        let page = Page {
-            offset: 0,
-            limit: usize::MAX,
-        };
-        for s in lib
-            .list_suggestions(p.person.id, page)
-            .expect("suggestions")
-        {
-            suggestions.push((s.face.0, s.person.0, s.score.to_bits()));
-        }
-    }
-    suggestions.sort_unstable();
-    (faces, suggestions)
-}
 
 /// A library of `FACES` faces of `IDENTITIES` people, 1 to 4 faces per
 /// photo, photos dated 2000 to 2019, through the import's recognise phase.
@@ -188,17 +153,17 @@ fn incremental_redecide_equals_full_pass() {
         let (mut lib, ids) = library(dir.path(), seed);
         let mut rng = StdRng::seed_from_u64(seed * 7919);
         for step in 0..ACTIONS {
-            let before = outcome(&lib);
+            let before = recognition_outcome(&lib);
             act(&mut lib, &mut rng, &ids, step);
-            let acted = outcome(&lib);
+            let acted = recognition_outcome(&lib);
             let report = lib.recognise_changed().expect("incremental re-decide");
             decided += report.decided;
-            let incremental = outcome(&lib);
+            let incremental = recognition_outcome(&lib);
             if incremental != acted && incremental != before {
                 revised += 1;
             }
             lib.recognise().expect("full pass");
-            let full = outcome(&lib);
+            let full = recognition_outcome(&lib);
             assert_eq!(
                 incremental.0, full.0,
                 "seed {seed} step {step}: the full pass changed faces the incremental one missed"

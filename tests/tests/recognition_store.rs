@@ -10,10 +10,10 @@ use likeness_engine::{
     ActionError, BBox, ClusterId, FaceId, Library, NewFace, Page, PersonId, PersonSort, PhotoId,
     ScanStatus,
 };
-use likeness_tests::shared_dir;
+use likeness_tests::{recognition_outcome, reference_jsonl, row_of_faces};
 
 fn reference() -> Vec<ReferenceFace> {
-    load_reference(&shared_dir().join("faces/reference/insightface_buffalo_sc.jsonl"))
+    load_reference(&reference_jsonl())
         .expect("reference embeddings")
         .into_iter()
         .filter(|f| f.path.starts_with("people/") || f.path.starts_with("group/"))
@@ -33,20 +33,7 @@ fn photo_of(path: &str, faces: usize) -> NewPhoto {
 }
 
 fn faces_of(list: &[&ReferenceFace]) -> Vec<NewFace> {
-    list.iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let x = 100.0 * i as f32 + 10.0;
-            let mut face = likeness_tests::new_face(0, Some(f.embedding.clone()));
-            face.bbox = BBox {
-                x1: x,
-                y1: 10.0,
-                x2: x + 80.0,
-                y2: 90.0,
-            };
-            face
-        })
-        .collect()
+    row_of_faces(list.iter().map(|f| &f.embedding))
 }
 
 /// Records the photos of `faces` (grouped by path, file order).
@@ -62,34 +49,6 @@ fn record(lib: &mut Library, faces: &[ReferenceFace]) {
         lib.record_photo(&photo_of(&path, list.len()), &faces_of(&list))
             .expect("record");
     }
-}
-
-/// Everything recognition writes, comparable across libraries.
-fn outcome(lib: &Library) -> (Vec<String>, Vec<(u64, u64)>) {
-    let export = lib.export(false).expect("export");
-    let faces = export
-        .faces
-        .iter()
-        .map(|f| {
-            format!(
-                "{} {:?} {:?} {:?} {}",
-                f.id, f.person, f.assigned_by, f.cluster, f.ignored
-            )
-        })
-        .collect();
-    let mut suggestions = Vec::new();
-    for p in lib
-        .list_persons(PersonSort::default(), Page::default(), true)
-        .expect("persons")
-    {
-        for s in lib
-            .list_suggestions(p.person.id, Page::default())
-            .expect("suggestions")
-        {
-            suggestions.push((s.face.0, s.person.0));
-        }
-    }
-    (faces, suggestions)
 }
 
 /// Two imports with a user naming groups in between, the second one's
@@ -127,12 +86,12 @@ fn scenario(dir: &std::path::Path, interrupt: bool) -> (Vec<String>, Vec<(u64, u
         while lib.recognise_new_step(RECOGNISE_BATCH).expect("step").0 > 0 {}
     }
     lib.cluster_unknown().expect("cluster");
-    let out = outcome(&lib);
+    let out = recognition_outcome(&lib);
     // Rerunning a finished phase changes nothing.
     assert_eq!(lib.recognise_new_step(RECOGNISE_BATCH).expect("step").0, 0);
     assert_eq!(lib.cluster_unknown().expect("cluster"), 0);
     assert_eq!(
-        outcome(&lib),
+        recognition_outcome(&lib),
         out,
         "a rerun of a finished phase changed something"
     );

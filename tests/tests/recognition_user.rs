@@ -17,7 +17,7 @@ use likeness_engine::{
     AssignedBy, BBox, ClusterId, Command, Engine, EngineConfig, FaceId, Library, NewFace, Page,
     PersonId, PhotoId, Reply, ScanStatus,
 };
-use likeness_tests::shared_dir;
+use likeness_tests::reference_jsonl;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -50,21 +50,7 @@ fn import(
             taken_at: None,
             status: ScanStatus::Detected,
         };
-        let new: Vec<NewFace> = list
-            .iter()
-            .enumerate()
-            .map(|(i, f)| {
-                let x = 100.0 * i as f32 + 10.0;
-                let mut face = likeness_tests::new_face(0, Some(f.embedding.clone()));
-                face.bbox = BBox {
-                    x1: x,
-                    y1: 10.0,
-                    x2: x + 80.0,
-                    y2: 90.0,
-                };
-                face
-            })
-            .collect();
+        let new = likeness_tests::row_of_faces(list.iter().map(|f| &f.embedding));
         let commit = lib.record_photo(&photo, &new).expect("record photo");
         for (id, f) in commit.faces.into_iter().zip(list) {
             out.insert(id, f.clone());
@@ -320,9 +306,7 @@ impl User {
 
 #[test]
 fn simulated_user_names_most_faces_in_few_actions() {
-    let reference =
-        load_reference(&shared_dir().join("faces/reference/insightface_buffalo_sc.jsonl"))
-            .expect("reference embeddings");
+    let reference = load_reference(&reference_jsonl()).expect("reference embeddings");
     let reference: Vec<ReferenceFace> = reference
         .into_iter()
         .filter(|f| f.path.starts_with("people/") || f.path.starts_with("group/"))

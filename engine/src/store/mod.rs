@@ -107,17 +107,7 @@ impl Library {
         let mut tx = Tx::new(txn, false).with_settings(settings);
         if migrate_from == Some(1) {
             // Version 2 adds the derived person models: compute them.
-            let persons: Vec<u64> = {
-                let table = tx.txn().open_table(schema::PERSONS)?;
-                let mut ids = Vec::new();
-                for entry in table.iter()? {
-                    ids.push(entry?.0.value());
-                }
-                ids
-            };
-            for p in persons {
-                tx.refresh_model(p)?;
-            }
+            refresh_all_models(&mut tx)?;
         }
         tx.commit("open")?;
         Ok(Self {
@@ -138,17 +128,7 @@ impl Library {
     pub fn set_settings(&mut self, settings: RecognitionSettings) -> Result<(), StorageError> {
         self.settings = settings;
         let mut tx = self.begin(false)?;
-        let persons: Vec<u64> = {
-            let table = tx.txn().open_table(schema::PERSONS)?;
-            let mut ids = Vec::new();
-            for entry in table.iter()? {
-                ids.push(entry?.0.value());
-            }
-            ids
-        };
-        for p in persons {
-            tx.refresh_model(p)?;
-        }
+        refresh_all_models(&mut tx)?;
         tx.commit("settings")
     }
 
@@ -183,4 +163,21 @@ pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// Recomputes every person's model in `tx` (after a migration or a change
+/// of settings).
+fn refresh_all_models(tx: &mut Tx) -> Result<(), StorageError> {
+    let persons: Vec<u64> = {
+        let table = tx.txn().open_table(schema::PERSONS)?;
+        let mut ids = Vec::new();
+        for entry in table.iter()? {
+            ids.push(entry?.0.value());
+        }
+        ids
+    };
+    for p in persons {
+        tx.refresh_model(p)?;
+    }
+    Ok(())
 }

@@ -116,6 +116,21 @@ fn ignore(tx: &mut Tx, faces: Vec<(FaceId, FaceRow)>) -> Result<u64, ActionError
     Ok(n)
 }
 
+/// The person and the faces of an accept or reject: each face must exist and
+/// have a pending suggestion for the person.
+fn require_pending(
+    tx: &Tx,
+    person: PersonId,
+    faces: &[FaceId],
+) -> Result<(PersonRow, Vec<(FaceId, FaceRow)>), ActionError> {
+    let person_row = require_person(tx, person)?;
+    let selected = require_faces(tx, faces)?;
+    for (face, _) in &selected {
+        require_suggestion(tx, *face, person)?;
+    }
+    Ok((person_row, selected))
+}
+
 /// The pending suggestion of `face` for `person`, or the refusal.
 fn require_suggestion(tx: &Tx, face: FaceId, person: PersonId) -> Result<(), ActionError> {
     match tx.suggestion(face.0, person.0)? {
@@ -329,11 +344,7 @@ impl Library {
         faces: &[FaceId],
     ) -> Result<u64, ActionError> {
         let mut tx = self.begin(true)?;
-        let person_row = require_person(&tx, person)?;
-        let selected = require_faces(&tx, faces)?;
-        for (face, _) in &selected {
-            require_suggestion(&tx, *face, person)?;
-        }
+        let (person_row, selected) = require_pending(&tx, person, faces)?;
         let n = selected.len() as u64;
         for (face, row) in selected {
             give_face(&mut tx, face, row, person, AssignedBy::AcceptedSuggestion)?;
@@ -353,11 +364,7 @@ impl Library {
         faces: &[FaceId],
     ) -> Result<u64, ActionError> {
         let mut tx = self.begin(true)?;
-        let person_row = require_person(&tx, person)?;
-        let selected = require_faces(&tx, faces)?;
-        for (face, _) in &selected {
-            require_suggestion(&tx, *face, person)?;
-        }
+        let (person_row, selected) = require_pending(&tx, person, faces)?;
         let n = selected.len() as u64;
         for (face, _) in selected {
             tx.put_suggestion(face.0, person.0, None)?;

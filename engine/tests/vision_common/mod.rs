@@ -3,35 +3,14 @@
 
 #![allow(dead_code)]
 
-use std::path::PathBuf;
+pub use likeness_testkit::{models_dir, shared_dir};
 
 use likeness_engine::models::ModelPack;
 use likeness_engine::vision::{DevicePreference, Vision};
 
-/// `$LIKENESS_SHARED`, else `<workspace root>/../shared`. Panics with a clear
-/// message when absent: these tests must fail, not pass, without their data.
-pub fn shared_dir() -> PathBuf {
-    let dir = std::env::var_os("LIKENESS_SHARED")
-        .filter(|d| !d.is_empty())
-        .map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared"),
-            PathBuf::from,
-        );
-    assert!(
-        dir.join("faces/reference").is_dir() && dir.join("models/buffalo_sc").is_dir(),
-        "shared test data not found at {} (expected faces/ and models/buffalo_sc/ there); \
-         set LIKENESS_SHARED to the folder holding them",
-        dir.display()
-    );
-    dir
-}
-
 /// The `buffalo_sc` pack from the shared models folder (or `$LIKENESS_MODELS`).
 pub fn pack() -> ModelPack {
-    let models = std::env::var_os("LIKENESS_MODELS")
-        .filter(|d| !d.is_empty())
-        .map_or_else(|| shared_dir().join("models"), PathBuf::from);
-    ModelPack::load(&models, "buffalo_sc").unwrap_or_else(|e| panic!("model pack: {e}"))
+    ModelPack::load(&models_dir(), "buffalo_sc").unwrap_or_else(|e| panic!("model pack: {e}"))
 }
 
 /// Vision on the device `LIKENESS_DEVICE` asks for (auto by default).
