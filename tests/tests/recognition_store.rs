@@ -7,10 +7,9 @@
 use likeness_engine::recognize::eval::{ReferenceFace, load_reference};
 use likeness_engine::store::{NewPhoto, RECOGNISE_BATCH};
 use likeness_engine::{
-    ActionError, BBox, ClusterId, FaceId, Library, NewFace, Page, PersonId, PersonSort, PhotoId,
-    ScanStatus,
+    ActionError, ClusterId, FaceId, Library, NewFace, Page, PersonId, PhotoId, ScanStatus,
 };
-use likeness_tests::{recognition_outcome, reference_jsonl, row_of_faces};
+use likeness_tests::{RecognitionOutcome, recognition_outcome, reference_jsonl, row_of_faces};
 
 fn reference() -> Vec<ReferenceFace> {
     load_reference(&reference_jsonl())
@@ -54,7 +53,7 @@ fn record(lib: &mut Library, faces: &[ReferenceFace]) {
 /// Two imports with a user naming groups in between, the second one's
 /// recognise phase either uninterrupted or stopped after every single
 /// transaction (the library closed and reopened, as after a kill).
-fn scenario(dir: &std::path::Path, interrupt: bool) -> (Vec<String>, Vec<(u64, u64)>) {
+fn scenario(dir: &std::path::Path, interrupt: bool) -> RecognitionOutcome {
     let all = reference();
     let (first, second): (Vec<ReferenceFace>, Vec<ReferenceFace>) = {
         let mut paths: Vec<&str> = all.iter().map(|f| f.path.as_str()).collect();

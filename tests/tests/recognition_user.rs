@@ -14,8 +14,8 @@
 use likeness_engine::recognize::eval::{ReferenceFace, load_reference};
 use likeness_engine::store::{LibraryExport, NewPhoto};
 use likeness_engine::{
-    AssignedBy, BBox, ClusterId, Command, Engine, EngineConfig, FaceId, Library, NewFace, Page,
-    PersonId, PhotoId, Reply, ScanStatus,
+    AssignedBy, ClusterId, Command, Engine, EngineConfig, FaceId, Library, Page, PersonId, PhotoId,
+    Reply, ScanStatus,
 };
 use likeness_tests::reference_jsonl;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
