@@ -15,13 +15,21 @@ shared="${LIKENESS_SHARED:-../shared}"
 faces="$shared/faces"
 identities="${IDENTITIES:-5}"
 settle="${SETTLE_S:-6}"
+# The shared model pack unless another is named.
+if [ -z "${LIKENESS_MODELS:-}" ] && [ -d "$shared/models/buffalo_sc" ]; then
+  export LIKENESS_MODELS="$(cd "$shared/models" && pwd)"
+fi
 mkdir -p "$out"
 out="$(cd "$out" && pwd)"
 
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/likeness/target}"
 cargo build --profile dev --workspace --bins
-bin="${CARGO_TARGET_DIR:-target}/debug/likeness"
+bin="$CARGO_TARGET_DIR/debug/likeness"
 
 work="$(mktemp -d)"
+# wgpu (the window, and the import's GPU probe) wants a private runtime dir.
+export XDG_RUNTIME_DIR="$work/xdg"
+mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 xvfb_pid=""
 app_pid=""
 cleanup() {
@@ -57,16 +65,15 @@ for f in d["faces"]:
 for folder, faces in sorted(by_folder.items()):
     print(folder.replace("_", " ") + "\t" + " ".join(map(str, faces)))
 PY
-while IFS=$'\t' read -r name faces; do
+while IFS=$'\t' read -r name face_ids; do
   id=$("$bin" --library "$lib" persons create "$name")
-  for f in $faces; do "$bin" --library "$lib" persons assign "$f" "$id"; done
+  for f in $face_ids; do "$bin" --library "$lib" persons assign "$f" "$id"; done
 done < "$work/naming.txt"
 "$bin" --library "$lib" people
 
-export XDG_RUNTIME_DIR="$work/xdg"
-mkdir -p -m 700 "$XDG_RUNTIME_DIR"
 display=":$((90 + RANDOM % 100))"
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp &
+# The window opens at 1180×740: the screen is that size, so shots are the window.
+Xvfb "$display" -screen 0 1180x740x24 -nolisten tcp &
 xvfb_pid=$!
 export DISPLAY="$display"
 sleep 2
@@ -86,5 +93,6 @@ shot people "$lib" people
 shot person "$lib" person
 shot groups "$lib" groups
 shot photo "$lib" photo
-# Import progress: a fresh library importing the identities, caught mid-way.
-shot "import:$work/photos/people" "$work/fresh.redb" import 12
+# Import progress: a fresh library importing every identity folder (a few
+# hundred photos), caught mid-way.
+shot "import:$(cd "$faces/people" && pwd)" "$work/fresh.redb" import 20

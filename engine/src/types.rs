@@ -312,6 +312,10 @@ pub struct PersonSummary {
     pub face_count: u64,
     /// Number of distinct photos those faces are in.
     pub photo_count: u64,
+    /// The face to show for them: the cover face they chose, else the
+    /// medoid of their model's first look (their most typical confirmed
+    /// face), else their lowest face id; `None` without faces.
+    pub card_face: Option<FaceId>,
 }
 
 /// Status of a suggestion.

@@ -60,12 +60,11 @@ impl PeopleState {
         self.selected.retain(|id| present.contains(id));
     }
 
-    /// People, named faces and photos with people, for the status bar.
-    pub fn totals(&self) -> (usize, u64, u64) {
+    /// People and their faces, for the status bar.
+    pub fn totals(&self) -> (usize, u64) {
         (
             self.list.len(),
             self.list.iter().map(|p| p.face_count).sum(),
-            self.list.iter().map(|p| p.photo_count).sum(),
         )
     }
 
@@ -264,7 +263,7 @@ impl Gui {
         let id = summary.person.id;
         let name = summary.person.name.clone();
         let hidden = summary.person.hidden;
-        let cover = summary.person.cover_face;
+        let cover = summary.card_face;
         let counts = format!(
             "{} photo{} · {} face{}",
             summary.photo_count,

@@ -548,11 +548,13 @@ impl Gui {
     }
 
     fn status_bar_ui(&mut self, ui: &mut egui::Ui) {
+        // The counts are shown on every page, so the list is kept fresh
+        // here (throttled, one request in flight), not only by the People page.
+        self.people
+            .refresh(self.generation, self.now_s, &mut self.bridge);
         ui.horizontal(|ui| {
-            let (people, faces, photos) = self.people.totals();
-            ui.label(format!(
-                "{people} people · {faces} named faces · {photos} photos with people"
-            ));
+            let (people, faces) = self.people.totals();
+            ui.label(format!("{people} people · {faces} named faces"));
             ui.separator();
             match self.import.status_text() {
                 Some(text) => {

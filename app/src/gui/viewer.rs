@@ -375,14 +375,26 @@ impl Gui {
             box_response.widget_info(|| {
                 egui::WidgetInfo::selected(egui::Role::Image, true, selected, &description)
             });
-            draw_box(&painter, rect, &label, selected, ui.visuals());
+            // Unnamed faces are amber boxes; their tag shows when pointed at
+            // or selected, so a crowded group photo stays readable.
+            let tag =
+                (name.is_some() || selected || box_response.hovered()).then_some(label.as_str());
+            let named = name.is_some();
+            draw_box(&painter, rect, tag, named, selected, ui.visuals());
         }
         let new_box = match self.viewer.drag {
             Some(Drag::New { current, .. }) => Some(current),
             _ => self.viewer.pending_new,
         };
         if let Some(b) = new_box {
-            draw_box(&painter, view.to_screen(&b), "New face", true, ui.visuals());
+            draw_box(
+                &painter,
+                view.to_screen(&b),
+                Some("New face"),
+                true,
+                true,
+                ui.visuals(),
+            );
         }
         if self.viewer.draw_mode {
             ui.ctx().set_cursor_icon(egui::CursorIcon::Crosshair);
@@ -657,18 +669,22 @@ impl Gui {
     }
 }
 
-/// Draws a face box with its name tag and, when selected, corner handles.
+/// Draws a face box (green when named, amber when not) with its tag when
+/// given and, when selected, corner handles.
 fn draw_box(
     painter: &egui::Painter,
     rect: egui::Rect,
-    label: &str,
+    tag: Option<&str>,
+    named: bool,
     selected: bool,
     visuals: &egui::Visuals,
 ) {
     let colour = if selected {
         visuals.selection.stroke.color
-    } else {
+    } else if named {
         egui::Color32::from_rgb(80, 200, 120)
+    } else {
+        egui::Color32::from_rgb(240, 180, 60)
     };
     painter.rect_stroke(
         rect,
@@ -676,17 +692,23 @@ fn draw_box(
         egui::Stroke::new(if selected { 3.0 } else { 2.0 }, colour),
         egui::StrokeKind::Outside,
     );
-    let galley = painter.layout_no_wrap(
-        label.to_owned(),
-        egui::FontId::proportional(13.0),
-        egui::Color32::WHITE,
-    );
-    let tag = egui::Rect::from_min_size(
-        rect.left_bottom() + egui::vec2(0.0, 3.0),
-        galley.size() + egui::vec2(8.0, 4.0),
-    );
-    painter.rect_filled(tag, 3.0, egui::Color32::from_black_alpha(170));
-    painter.galley(tag.min + egui::vec2(4.0, 2.0), galley, egui::Color32::WHITE);
+    if let Some(label) = tag {
+        let galley = painter.layout_no_wrap(
+            label.to_owned(),
+            egui::FontId::proportional(13.0),
+            egui::Color32::WHITE,
+        );
+        let tag_rect = egui::Rect::from_min_size(
+            rect.left_bottom() + egui::vec2(0.0, 3.0),
+            galley.size() + egui::vec2(8.0, 4.0),
+        );
+        painter.rect_filled(tag_rect, 3.0, egui::Color32::from_black_alpha(170));
+        painter.galley(
+            tag_rect.min + egui::vec2(4.0, 2.0),
+            galley,
+            egui::Color32::WHITE,
+        );
+    }
     if selected {
         for corner in [
             rect.left_top(),

@@ -49,6 +49,7 @@ pub fn person(id: u64, name: &str, faces: u64, cover: Option<u64>) -> PersonSumm
         },
         face_count: faces,
         photo_count: faces,
+        card_face: cover.map(FaceId),
     }
 }
 

@@ -5,7 +5,8 @@
 use super::Library;
 use super::names::name_key;
 use super::schema::{
-    self, FACES, FaceRow, PERSON_FACES, PERSONS, PHOTO_FACES, PHOTOS, PersonRow, PhotoRow,
+    self, FACES, FaceRow, PERSON_FACES, PERSON_MODELS, PERSONS, PHOTO_FACES, PHOTOS,
+    PersonModelRow, PersonRow, PhotoRow,
 };
 use crate::centroid::centroid;
 use crate::error::{QueryError, StorageError};
@@ -129,13 +130,18 @@ impl Library {
         include_hidden: bool,
     ) -> Result<Vec<PersonSummary>, QueryError> {
         let txn = self.read()?;
-        let mut counts: BTreeMap<u64, (u64, BTreeSet<[u8; 32]>)> = BTreeMap::new();
+        // Per person: faces, their photos, and the lowest face id.
+        let mut counts: BTreeMap<u64, (u64, BTreeSet<[u8; 32]>, u64)> = BTreeMap::new();
         for entry in txn.open_table(PERSON_FACES)?.iter()? {
             let (k, v) = entry?;
-            let c = counts.entry(k.value().0).or_default();
+            let (person, face) = k.value();
+            let c = counts
+                .entry(person)
+                .or_insert_with(|| (0, BTreeSet::new(), face));
             c.0 += 1;
             c.1.insert(v.value());
         }
+        let models = txn.open_table(PERSON_MODELS)?;
         let mut out = Vec::new();
         for entry in txn.open_table(PERSONS)?.iter()? {
             let (k, v) = entry?;
@@ -144,25 +150,38 @@ impl Library {
                 continue;
             }
             let id = k.value();
-            let (faces, photos) = counts
-                .get(&id)
-                .map_or((0, 0), |(f, p)| (*f, p.len() as u64));
+            let (faces, photos, first_face) =
+                counts.get(&id).map_or((0, 0, None), |(f, p, first)| {
+                    (*f, p.len() as u64, Some(*first))
+                });
+            let medoid = match (row.cover_face, first_face) {
+                (None, Some(_)) => match models.get(id)? {
+                    Some(m) => {
+                        let model: PersonModelRow = schema::decode("person_models", m.value())?;
+                        model.medoids.first().copied()
+                    }
+                    None => None,
+                },
+                _ => None,
+            };
+            let card_face = row.cover_face.or(medoid).or(first_face).map(FaceId);
             out.push(PersonSummary {
                 person: person_view(id, row),
                 face_count: faces,
                 photo_count: photos,
+                card_face,
             });
         }
-        let by_name = |a: &PersonSummary, b: &PersonSummary| {
-            name_key(&a.person.name)
-                .cmp(&name_key(&b.person.name))
-                .then(a.person.id.cmp(&b.person.id))
-        };
+        // Sort keys computed once per person, not once per comparison.
         match sort {
-            PersonSort::Name => out.sort_by(by_name),
-            PersonSort::FaceCount => {
-                out.sort_by(|a, b| b.face_count.cmp(&a.face_count).then_with(|| by_name(a, b)));
-            }
+            PersonSort::Name => out.sort_by_cached_key(|s| (name_key(&s.person.name), s.person.id)),
+            PersonSort::FaceCount => out.sort_by_cached_key(|s| {
+                (
+                    std::cmp::Reverse(s.face_count),
+                    name_key(&s.person.name),
+                    s.person.id,
+                )
+            }),
         }
         Ok(out.into_iter().skip(page.offset).take(page.limit).collect())
     }
