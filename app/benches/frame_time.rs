@@ -127,7 +127,7 @@ fn gui_on(bridge: Bridge, view: View) -> Gui {
         GuiOptions {
             models_problem: None,
             models_dir: PathBuf::from("/models"),
-            folder_picker: Box::new(|| None),
+            folder_picker: Box::new(|| likeness::gui::folder_chosen(None)),
         },
     );
     gui.open(view);

@@ -6,7 +6,7 @@ mod common;
 
 use common::{SIZE, bbox, gui, gui_with_picker, harness, person, pump, pump_ids, sample_world};
 use egui_kittest::SnapshotOptions;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 use likeness::gui::View;
 use likeness_engine::import::{FileError, ImportPhase, ImportProgress, ImportSummary};
 use likeness_engine::{Command, DeleteFaces, Event, FaceEdit, FaceId, Page, PersonId, Reply};
@@ -463,6 +463,44 @@ fn start_an_import_and_see_progress() {
 }
 
 #[test]
+fn the_folder_dialog_does_not_block_the_window() {
+    // A dialog the user has not answered yet: its channel is held here.
+    let (answer, choice) = crossbeam_channel::bounded(1);
+    let mut choice = Some(choice);
+    let (bridge, engine) = likeness::gui::test_pair();
+    let gui = likeness::gui::Gui::new(
+        bridge,
+        likeness::gui::GuiOptions {
+            models_problem: None,
+            models_dir: PathBuf::from("/models"),
+            folder_picker: Box::new(move || choice.take().expect("one dialog at a time")),
+        },
+    );
+    let world = sample_world();
+    let mut h = harness(gui);
+    pump(&mut h, &engine, &world);
+    h.get_by_label("Import folder…").click();
+    // Frames go on while the dialog is open; no second dialog can be opened.
+    assert!(pump(&mut h, &engine, &world).is_empty());
+    assert!(
+        h.get_by_label("Import folder…")
+            .accesskit_node()
+            .is_disabled()
+    );
+    answer
+        .send(Some(PathBuf::from("/photos/winter")))
+        .expect("the window is listening");
+    let sent = pump(&mut h, &engine, &world);
+    assert_eq!(
+        sent,
+        vec![Command::Import {
+            folders: vec![PathBuf::from("/photos/winter")],
+            exclusions: vec![]
+        }]
+    );
+}
+
+#[test]
 fn undo_and_redo_from_the_keyboard() {
     let (gui, engine) = gui();
     let world = sample_world();
@@ -557,7 +595,7 @@ fn first_run_without_models_explains_and_can_continue() {
                 "model file /m/buffalo_sc/scrfd_500m_bnkps.onnx is missing".into(),
             ),
             models_dir: PathBuf::from("/m"),
-            folder_picker: Box::new(|| None),
+            folder_picker: Box::new(|| likeness::gui::folder_chosen(None)),
         },
     );
     let world = sample_world();

@@ -1,9 +1,12 @@
-//! A folder of bad inputs imports to completion: each bad file is reported
-//! exactly once with its reason, the good photo is imported, and a second
-//! import reports nothing new.
+//! A folder of bad inputs (corrupt, truncated, zero-byte, wrong extension,
+//! huge dimensions, a symbolic link loop, a dangling link, an unreadable
+//! file) imports to completion: each bad file is reported exactly once with
+//! its reason, the good photo is imported, and a second import reports
+//! nothing new.
 
 use likeness_tests::{engine_with_vision, import_folders, shared_dir};
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 #[test]
@@ -31,6 +34,18 @@ fn bad_inputs_are_reported_once_and_lose_nothing() {
         .expect("dangling");
     bad.push(photos.join("sub/loop").display().to_string());
     bad.push(photos.join("dangling.jpg").display().to_string());
+    // A file the system refuses to read. For a normal user that is mode
+    // 000; root (as CI runs) reads any mode, so there the stand-in is a link
+    // to `/proc/self/mem`, whose read at offset 0 fails (EIO): the same
+    // error path, an I/O error when the file is opened and read.
+    let locked = photos.join("locked.jpg");
+    std::fs::copy(&good, &locked).expect("copy locked");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+    if std::fs::read(&locked).is_ok() {
+        std::fs::remove_file(&locked).expect("remove");
+        std::os::unix::fs::symlink("/proc/self/mem", &locked).expect("link");
+    }
+    bad.push(locked.display().to_string());
 
     let engine = engine_with_vision(&dir.path().join("lib.redb"));
     let summary = import_folders(&engine, vec![photos.clone()]);

@@ -28,7 +28,7 @@ pub mod viewer;
 pub mod widgets;
 
 pub use bridge::{Bridge, FakeEngine, Purpose, test_pair};
-pub use state::{FolderPicker, Gui, GuiOptions, StartView, View};
+pub use state::{FolderPicker, Gui, GuiOptions, StartView, View, folder_chosen};
 
 use anyhow::anyhow;
 use likeness_engine::import::vision_finder::DEFAULT_PACK;
@@ -47,6 +47,34 @@ impl eframe::App for LikenessApp {
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.gui.ui(ui);
     }
+}
+
+/// The native folder dialog, run on a thread of its own so the window keeps
+/// drawing (and the import panel moving) while it is open; the window is
+/// woken when the choice is made.
+fn folder_dialog(ctx: egui::Context) -> FolderPicker {
+    fn pick() -> Option<PathBuf> {
+        rfd::FileDialog::new()
+            .set_title("Import a folder of photos")
+            .pick_folder()
+    }
+    Box::new(move || {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let here = tx.clone();
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("folder dialog".into())
+            .spawn(move || {
+                // The window may have closed meanwhile: nobody to tell.
+                let _ = tx.send(pick());
+                ctx.request_repaint();
+            });
+        if spawned.is_err() {
+            // No thread to spare: the dialog runs here, as a modal one.
+            let _ = here.send(pick());
+        }
+        rx
+    })
 }
 
 /// Opens the window on the library at `library_path` and runs until it is
@@ -90,11 +118,7 @@ pub fn run(
                 GuiOptions {
                     models_problem,
                     models_dir,
-                    folder_picker: Box::new(|| {
-                        rfd::FileDialog::new()
-                            .set_title("Import a folder of photos")
-                            .pick_folder()
-                    }),
+                    folder_picker: folder_dialog(cc.egui_ctx.clone()),
                 },
             );
             gui.start = start;

@@ -15,6 +15,7 @@ use crate::gui::photos::PhotosState;
 use crate::gui::textures::{Textures, ThumbKey};
 use crate::gui::toasts::Toasts;
 use crate::gui::viewer::ViewerState;
+use crossbeam_channel::{Receiver, TryRecvError};
 use likeness_engine::{ClusterId, Command, Event, PersonId, PhotoId, Reply};
 use std::path::PathBuf;
 
@@ -70,9 +71,20 @@ impl StartView {
     }
 }
 
-/// Chooses a folder to import (the native dialog in the app, a fixed path in
-/// tests).
-pub type FolderPicker = Box<dyn FnMut() -> Option<PathBuf>>;
+/// Starts choosing a folder to import and returns where the choice (`None`:
+/// cancelled) will arrive. The app runs the native dialog on its own thread,
+/// so the window keeps drawing while it is open; tests answer at once
+/// ([`folder_chosen`]).
+pub type FolderPicker = Box<dyn FnMut() -> Receiver<Option<PathBuf>>>;
+
+/// A choice that is already made: the answer a test's [`FolderPicker`]
+/// returns.
+pub fn folder_chosen(folder: Option<PathBuf>) -> Receiver<Option<PathBuf>> {
+    let (tx, rx) = crossbeam_channel::bounded(1);
+    // The receiver is alive: the send cannot fail.
+    let _ = tx.send(folder);
+    rx
+}
 
 /// How the GUI starts.
 pub struct GuiOptions {
@@ -155,6 +167,8 @@ pub struct Gui {
     pub open_error: Option<String>,
     /// The folder dialog.
     pub folder_picker: FolderPicker,
+    /// Where the open folder dialog's choice will arrive.
+    pub picking_folder: Option<Receiver<Option<PathBuf>>>,
     /// `ctx` time of the current frame, in seconds.
     pub now_s: f64,
     /// A view to open once its data is there.
@@ -183,6 +197,7 @@ impl Gui {
             library_path: None,
             open_error: None,
             folder_picker: options.folder_picker,
+            picking_folder: None,
             now_s: 0.0,
             start: None,
         }
@@ -380,6 +395,21 @@ impl Gui {
         }
     }
 
+    /// Starts importing the folder the dialog returned, once it has.
+    fn take_picked_folder(&mut self) {
+        let Some(choice) = &self.picking_folder else {
+            return;
+        };
+        match choice.try_recv() {
+            Ok(Some(folder)) => {
+                self.picking_folder = None;
+                self.import.start(&mut self.bridge, vec![folder]);
+            }
+            Ok(None) | Err(TryRecvError::Disconnected) => self.picking_folder = None,
+            Err(TryRecvError::Empty) => {}
+        }
+    }
+
     /// Draws one frame of the whole window.
     pub fn ui(&mut self, ui: &mut egui::Ui) {
         let ctx = ui.ctx().clone();
@@ -388,6 +418,7 @@ impl Gui {
         self.pump(&ctx);
         self.shortcuts(&ctx);
         self.import.take_dropped_folders(&ctx, &mut self.bridge);
+        self.take_picked_folder();
         self.scripted_start();
 
         if self.models_problem.is_some() && !self.first_run_dismissed {
@@ -510,14 +541,13 @@ impl Gui {
                 }
             }
             ui.separator();
-            let can_import = !self.import.running();
+            let can_import = !self.import.running() && self.picking_folder.is_none();
             if ui
                 .add_enabled(can_import, egui::Button::new("Import folder…"))
                 .on_hover_text("Add a folder of photos to the library (or drop it on the window)")
                 .clicked()
-                && let Some(folder) = (self.folder_picker)()
             {
-                self.import.start(&mut self.bridge, vec![folder]);
+                self.picking_folder = Some((self.folder_picker)());
             }
             if ui
                 .button("Undo")

@@ -142,7 +142,7 @@ pub fn gui_with_picker(folder: Option<PathBuf>) -> (Gui, FakeEngine) {
         GuiOptions {
             models_problem: None,
             models_dir: PathBuf::from("/models"),
-            folder_picker: Box::new(move || folder.clone()),
+            folder_picker: Box::new(move || likeness::gui::folder_chosen(folder.clone())),
         },
     );
     (gui, engine)
