@@ -1117,4 +1117,45 @@ mod tests {
         );
         assert_eq!(broadcast_shape(&[3], &[4]), None);
     }
+
+    /// The gathered depthwise parts of a grouped convolution compute what
+    /// the grouped convolution does (2 and 3 input channels per group, 1 and
+    /// 2 outputs per group, stride 1 and 2).
+    #[test]
+    fn grouped_conv_as_depthwise_parts_matches_the_grouped_conv() {
+        let device = Device::flex();
+        for (groups, k, out_per_group, stride) in [(4, 2, 2, 1), (3, 3, 1, 2), (2, 2, 1, 1)] {
+            let (cin, out) = (groups * k, groups * out_per_group);
+            let wshape = [out, k, 3, 3];
+            let w: Vec<f32> = (0..out * k * 9)
+                .map(|i| ((i * 7 % 11) as f32 - 5.0) / 7.0)
+                .collect();
+            let x_values: Vec<f32> = (0..2 * cin * 6 * 5)
+                .map(|i| ((i * 13 % 17) as f32 - 8.0) / 9.0)
+                .collect();
+            let x = Tensor::<4>::from_data(TensorData::new(x_values, [2, cin, 6, 5]), &device);
+            let bias = tensor1((0..out).map(|i| i as f32 / 10.0).collect(), &device);
+            let padding = [(1, 1), (1, 1)];
+            let grouped = module::conv2d(
+                x.clone(),
+                Tensor::<4>::from_data(TensorData::new(w.clone(), wshape), &device),
+                Some(bias.clone()),
+                ConvOptions::new_with_padding([stride, stride], padding, [1, 1], groups),
+            );
+            let options = ConvOptions::new_with_padding([stride, stride], padding, [1, 1], out);
+            let mut sum: Option<Tensor<4>> = None;
+            for (i, (channels, weight)) in depthwise_parts(&w, &wshape, groups, &device)
+                .into_iter()
+                .enumerate()
+            {
+                let b = (i == 0).then(|| bias.clone());
+                let y = module::conv2d(x.clone().select(1, channels), weight, b, options.clone());
+                sum = Some(sum.map_or(y.clone(), |s| s + y));
+            }
+            let lowered = sum.expect("parts");
+            assert_eq!(lowered.dims(), grouped.dims());
+            let diff: f32 = (lowered - grouped).abs().max().into_scalar();
+            assert!(diff < 1e-5, "groups {groups}, k {k}: max difference {diff}");
+        }
+    }
 }
