@@ -22,11 +22,11 @@ fn face(id: u64, photo: &Photo, bbox: BBox) -> Face {
     }
 }
 
-#[test]
-fn face_and_photo_thumbnails() {
+/// The shared group photo of two people, as a library photo.
+fn two_people() -> Photo {
     let path = shared_dir().join("faces/group/fr_two_people.jpg");
     let bytes = std::fs::read(&path).expect("photo");
-    let photo = Photo {
+    Photo {
         id: PhotoId::of_bytes(&bytes),
         paths: vec![path.display().to_string()],
         size_bytes: bytes.len() as u64,
@@ -34,7 +34,12 @@ fn face_and_photo_thumbnails() {
         height: 0,
         taken_at: None,
         status: ScanStatus::Detected,
-    };
+    }
+}
+
+#[test]
+fn face_and_photo_thumbnails() {
+    let photo = two_people();
     let dir = tempfile::tempdir().expect("temp dir");
     let cache = ThumbCache::new(dir.path().to_owned(), 10 << 20);
     let b = BBox {
@@ -83,17 +88,7 @@ fn face_and_photo_thumbnails() {
 #[test]
 fn image_worker_makes_pictures_off_the_calling_thread() {
     use likeness_engine::media::{ImageJob, ImageWorker};
-    let path = shared_dir().join("faces/group/fr_two_people.jpg");
-    let bytes = std::fs::read(&path).expect("photo");
-    let photo = Photo {
-        id: PhotoId::of_bytes(&bytes),
-        paths: vec![path.display().to_string()],
-        size_bytes: bytes.len() as u64,
-        width: 0,
-        height: 0,
-        taken_at: None,
-        status: ScanStatus::Detected,
-    };
+    let photo = two_people();
     let dir = tempfile::tempdir().expect("temp dir");
     let cache = ThumbCache::new(dir.path().to_owned(), 10 << 20);
     let worker = ImageWorker::start(cache.clone(), 2).expect("worker");

@@ -6,9 +6,27 @@ use super::names::{clean_date, clean_name, name_key};
 use super::schema::{FaceRow, META_NEXT_PERSON, PersonRow};
 use super::tx::{PairTable, Tx};
 use super::{Library, now_ms, undo};
-use crate::error::ActionError;
+use crate::error::{ActionError, StorageError};
 use crate::types::{AssignedBy, DeleteFaces, FaceId, PersonId};
 use std::collections::BTreeSet;
+
+/// Writes a new person named `name` (already checked) with a fresh id.
+pub(super) fn insert_person(
+    tx: &mut Tx,
+    name: String,
+) -> Result<(PersonId, PersonRow), StorageError> {
+    let id = tx.alloc(META_NEXT_PERSON)?;
+    let row = PersonRow {
+        name,
+        notes: String::new(),
+        cover_face: None,
+        hidden: false,
+        birth_date: None,
+        created_ms: now_ms(),
+    };
+    tx.put_person(id, Some(&row))?;
+    Ok((PersonId(id), row))
+}
 
 pub(super) fn require_person(tx: &Tx, id: PersonId) -> Result<PersonRow, ActionError> {
     tx.person(id.0)?.ok_or(ActionError::UnknownPerson(id))
@@ -123,18 +141,9 @@ impl Library {
         let name = clean_name(name)?;
         let mut tx = self.begin(true)?;
         require_free_name(&tx, &name, None)?;
-        let id = tx.alloc(META_NEXT_PERSON)?;
-        let row = PersonRow {
-            name,
-            notes: String::new(),
-            cover_face: None,
-            hidden: false,
-            birth_date: None,
-            created_ms: now_ms(),
-        };
-        tx.put_person(id, Some(&row))?;
+        let (id, row) = insert_person(&mut tx, name)?;
         tx.commit(&format!("create person {:?}", row.name))?;
-        Ok(PersonId(id))
+        Ok(id)
     }
 
     /// Renames a person (a change of case alone is allowed).

@@ -7,16 +7,13 @@
 
 use super::Library;
 use super::actions::{
-    detach_face, drop_suggestions_of_face, require_face, require_faces, require_free_name,
-    require_person, resolve_photo,
+    detach_face, drop_suggestions_of_face, insert_person, require_face, require_faces,
+    require_free_name, require_person, resolve_photo,
 };
 use super::import::{NewPhoto, record_in};
 use super::names::{clean_name, name_key};
-use super::now_ms;
 use super::queries::face_view;
-use super::schema::{
-    self, FACES, FaceRow, META_NEXT_PERSON, PHOTO_FACES, PersonRow, SUGGESTIONS, SuggestionRow,
-};
+use super::schema::{self, FACES, FaceRow, PHOTO_FACES, PersonRow, SUGGESTIONS, SuggestionRow};
 use super::tx::Tx;
 use crate::error::{ActionError, QueryError, StorageError};
 use crate::index;
@@ -53,17 +50,7 @@ fn person_named(tx: &mut Tx, name: &str) -> Result<(PersonId, PersonRow), Action
         let row = require_person(tx, PersonId(id))?;
         return Ok((PersonId(id), row));
     }
-    let id = tx.alloc(META_NEXT_PERSON)?;
-    let row = PersonRow {
-        name: name.to_owned(),
-        notes: String::new(),
-        cover_face: None,
-        hidden: false,
-        birth_date: None,
-        created_ms: now_ms(),
-    };
-    tx.put_person(id, Some(&row))?;
-    Ok((PersonId(id), row))
+    Ok(insert_person(tx, name.to_owned())?)
 }
 
 /// Gives `face` to `person` as a user decision (`how`): leaving another
