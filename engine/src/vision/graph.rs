@@ -22,6 +22,8 @@ use onnx_ir::node::slice::SliceInput;
 use onnx_ir::node::unsqueeze::UnsqueezeConfig;
 use onnx_ir::{Node, OnnxGraph};
 
+use super::conv_cpu::{Activation, BufferPool, ConvCpu, split_channels};
+
 /// Why a graph could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
@@ -124,6 +126,15 @@ enum Op {
         /// Depthwise options (one group per output channel).
         options: ConvOptions<2>,
     },
+    /// A convolution (and the activation after it) on the CPU device,
+    /// by this crate's own kernels (see [`super::conv_cpu`]). Convolutions
+    /// of one input with the same geometry are merged into one (SCRFD's
+    /// score, box and landmark heads): then each output takes the next
+    /// `channels` of the merged output channels.
+    ConvCpu {
+        conv: Box<ConvCpu>,
+        channels: Vec<usize>,
+    },
     Relu,
     Sigmoid,
     PRelu(Tensor<1>),
@@ -175,6 +186,8 @@ pub struct Graph {
     input: String,
     outputs: Vec<String>,
     device: Device,
+    /// Dead convolution inputs, reused for later convolution outputs.
+    buffers: BufferPool,
 }
 
 fn unsupported(op: &str, detail: impl Into<String>) -> GraphError {
@@ -278,6 +291,71 @@ fn depthwise_parts(
         .collect()
 }
 
+/// Merges CPU convolutions that read the same input with the same geometry
+/// into the first of them, which then writes all their outputs: the input
+/// is unrolled once, and one matrix product with more rows runs faster
+/// than several thin ones (SCRFD's three 3×3 heads per stride: 2, 8 and 20
+/// outputs over 64 channels).
+fn merge_sibling_convs(steps: &mut Vec<Step>) {
+    let mut i = 0;
+    while i < steps.len() {
+        let mut j = i + 1;
+        while j < steps.len() {
+            let mergeable = match (&steps[i].op, &steps[j].op) {
+                (Op::ConvCpu { conv: a, .. }, Op::ConvCpu { conv: b, .. }) => {
+                    steps[i].inputs == steps[j].inputs && a.same_geometry(b)
+                }
+                _ => false,
+            };
+            if !mergeable {
+                j += 1;
+                continue;
+            }
+            let other = steps.remove(j);
+            let (
+                Op::ConvCpu {
+                    conv: b,
+                    channels: cb,
+                },
+                Op::ConvCpu {
+                    conv: a,
+                    channels: ca,
+                },
+            ) = (other.op, &mut steps[i].op)
+            else {
+                continue;
+            };
+            a.append(&b);
+            ca.extend(cb);
+            steps[i].outputs.extend(other.outputs);
+        }
+        i += 1;
+    }
+}
+
+/// Fuses an activation that reads `input` into the CPU convolution that
+/// produced it (the step just before, whose output only the activation
+/// reads): the convolution then writes the activation's output `outs`.
+fn fuse_into_conv(
+    steps: &mut [Step],
+    input: &str,
+    outs: &[String],
+    sole_reader: bool,
+    activation: impl FnOnce() -> Activation,
+) -> bool {
+    let Some(step) = steps.last_mut() else {
+        return false;
+    };
+    let Op::ConvCpu { conv, .. } = &mut step.op else {
+        return false;
+    };
+    if !sole_reader || outs.len() != 1 || step.outputs != [input] || !conv.fuse(activation()) {
+        return false;
+    }
+    step.outputs = outs.to_vec();
+    true
+}
+
 fn tensor1(values: Vec<f32>, device: &Device) -> Tensor<1> {
     let n = values.len();
     Tensor::<1>::from_data(TensorData::new(values, [n]), device)
@@ -305,6 +383,17 @@ impl Graph {
         let mut consts = HashMap::new();
         let mut produced: std::collections::HashSet<String> = std::collections::HashSet::new();
         produced.insert(input.clone());
+        let on_cpu = *device == Device::flex();
+        // How many nodes read each value: an activation is fused into the
+        // convolution before it only when it is that output's one reader.
+        let mut readers: HashMap<&str, usize> = HashMap::new();
+        for node in &graph.nodes {
+            for arg in node.inputs() {
+                *readers.entry(arg.name.as_str()).or_default() += 1;
+            }
+        }
+        let sole_reader =
+            |name: &str| readers.get(name) == Some(&1) && !outputs.iter().any(|o| o == name);
 
         for node in &graph.nodes {
             let name = node.name().to_owned();
@@ -352,7 +441,7 @@ impl Graph {
                     }
                     let bias = match ins.get(2) {
                         Some(b) if !b.name.is_empty() || b.value().is_some() => {
-                            Some(tensor1(const_f32(b, "Conv")?.0, device))
+                            Some(const_f32(b, "Conv")?.0)
                         }
                         _ => None,
                     };
@@ -361,13 +450,27 @@ impl Graph {
                         PaddingConfig2d::Explicit(t, l, b, r) => (*t, *l, *b, *r),
                     };
                     let padding = [(top, bottom), (left, right)];
-                    let op = if c.groups > 1
+                    let op = if on_cpu && c.dilation == [1, 1] {
+                        let conv = ConvCpu::new(
+                            w,
+                            [wshape[0], wshape[1], wshape[2], wshape[3]],
+                            bias,
+                            c.stride,
+                            [top, left, bottom, right],
+                            c.groups,
+                        )
+                        .map_err(|e| unsupported("Conv", e.to_string()))?;
+                        Op::ConvCpu {
+                            channels: vec![wshape[0]],
+                            conv: Box::new(conv),
+                        }
+                    } else if c.groups > 1
                         && (2..=MAX_GATHERED_CHANNELS).contains(&wshape[1])
                         && wshape[0] % c.groups == 0
                     {
                         Op::GroupedConv {
                             parts: depthwise_parts(&w, &wshape, c.groups, device),
-                            bias,
+                            bias: bias.map(|b| tensor1(b, device)),
                             options: ConvOptions::new_with_padding(
                                 c.stride, padding, c.dilation, wshape[0],
                             ),
@@ -379,7 +482,7 @@ impl Graph {
                         );
                         Op::Conv {
                             weight,
-                            bias,
+                            bias: bias.map(|b| tensor1(b, device)),
                             options: ConvOptions::new_with_padding(
                                 c.stride, padding, c.dilation, c.groups,
                             ),
@@ -387,10 +490,24 @@ impl Graph {
                     };
                     (op, runtime(1, &mut consts)?)
                 }
-                Node::Relu(_) => (Op::Relu, runtime(1, &mut consts)?),
+                Node::Relu(_) => {
+                    let sole = sole_reader(&ins[0].name);
+                    if fuse_into_conv(&mut steps, &ins[0].name, &outs, sole, || Activation::Relu) {
+                        produced.extend(outs);
+                        continue;
+                    }
+                    (Op::Relu, runtime(1, &mut consts)?)
+                }
                 Node::Sigmoid(_) => (Op::Sigmoid, runtime(1, &mut consts)?),
                 Node::PRelu(_) => {
                     let (alpha, _) = const_f32(&ins[1], "PRelu")?;
+                    let sole = sole_reader(&ins[0].name);
+                    if fuse_into_conv(&mut steps, &ins[0].name, &outs, sole, || {
+                        Activation::PRelu(alpha.clone())
+                    }) {
+                        produced.extend(outs);
+                        continue;
+                    }
                     (Op::PRelu(tensor1(alpha, device)), runtime(1, &mut consts)?)
                 }
                 Node::Add(_) => (Op::Add, runtime(2, &mut consts)?),
@@ -503,6 +620,8 @@ impl Graph {
             });
         }
 
+        merge_sibling_convs(&mut steps);
+
         // Liveness: free each runtime value after its last reader.
         let mut last_use: HashMap<&str, usize> = HashMap::new();
         for (i, s) in steps.iter().enumerate() {
@@ -525,6 +644,7 @@ impl Graph {
             input,
             outputs,
             device: device.clone(),
+            buffers: BufferPool::default(),
         })
     }
 
@@ -542,8 +662,12 @@ impl Graph {
         let profile = std::env::var_os("LIKENESS_PROFILE_OPS").is_some();
         for step in &self.steps {
             let t = std::time::Instant::now();
-            let owned = take_last_use(step, &mut env);
-            let outs = self.exec(step, &env, owned)?;
+            let outs = if let Op::ConvCpu { conv, channels } = &step.op {
+                self.conv_cpu(conv, channels, step, &mut env)?
+            } else {
+                let owned = take_last_use(step, &mut env);
+                self.exec(step, &env, owned)?
+            };
             if profile {
                 profile_op(step, &outs, t);
             }
@@ -565,6 +689,61 @@ impl Graph {
                 None => Err(GraphError::Missing(name.clone())),
             })
             .collect()
+    }
+
+    /// Runs a [`Op::ConvCpu`] step. Its input is moved out of `env` so that
+    /// burn hands over its buffer without a copy, and put back unless this
+    /// step is its last reader.
+    fn conv_cpu(
+        &self,
+        conv: &ConvCpu,
+        channels: &[usize],
+        step: &Step,
+        env: &mut HashMap<String, Value>,
+    ) -> Result<Vec<Value>, GraphError> {
+        let name = step
+            .inputs
+            .first()
+            .ok_or_else(|| shape_err(step, "convolution without input"))?;
+        let x = match env.remove(name) {
+            Some(Value::F(f)) => f,
+            Some(other) => {
+                env.insert(name.clone(), other);
+                return Err(shape_err(step, "expected a float tensor"));
+            }
+            None => self.float(env, step, 0)?,
+        };
+        let [n, c, h, w] = match x.shape[..] {
+            [n, c, h, w] => [n, c, h, w],
+            _ => return Err(shape_err(step, "conv input must be rank 4")),
+        };
+        let data = x.t.into_data();
+        let values = data
+            .as_slice::<f32>()
+            .map_err(|e| shape_err(step, format!("conv input: {e:?}")))?;
+        let (out, shape) = conv
+            .run_with(values, [n, c, h, w], &self.buffers)
+            .map_err(|e| shape_err(step, e.to_string()))?;
+        if step.frees.contains(name) {
+            // Dead now: its buffer serves a later output.
+            if let Ok(buffer) = data.try_into_vec::<f32>() {
+                self.buffers.give(buffer);
+            }
+        } else {
+            let t = Tensor::<4>::from_data(data, &self.device);
+            env.insert(name.clone(), Value::F(Ft::new(t, vec![n, c, h, w])));
+        }
+        let value = |data: Vec<f32>, shape: [usize; 4]| {
+            let y = Tensor::<4>::from_data(TensorData::new(data, shape), &self.device);
+            Value::F(Ft::new(y, shape.to_vec()))
+        };
+        if let [_] = channels {
+            return Ok(vec![value(out, shape)]);
+        }
+        Ok(split_channels(&out, shape, channels)
+            .into_iter()
+            .map(|(data, shape)| value(data, shape))
+            .collect())
     }
 
     fn get<'a>(
@@ -660,6 +839,9 @@ impl Graph {
                 let y = sum.ok_or_else(|| shape_err(step, "grouped conv without parts"))?;
                 let s = y.dims().to_vec();
                 Value::F(Ft::new(y, s))
+            }
+            Op::ConvCpu { .. } => {
+                return Err(shape_err(step, "CPU convolutions run in `conv_cpu`"));
             }
             Op::Relu => {
                 let x = first(owned)?;
@@ -989,8 +1171,26 @@ fn profile_op(step: &Step, outs: &[Value], t: std::time::Instant) {
     }
     let kind = format!("{:?}", step.op);
     let kind = kind.split(['{', '(', ' ']).next().unwrap_or_default();
+    let detail = match (&step.op, outs.first()) {
+        (
+            Op::Conv {
+                weight, options, ..
+            },
+            Some(Value::F(f)),
+        ) => format!(
+            " out {:?} weight {:?} stride {:?} groups {}",
+            f.shape,
+            weight.dims(),
+            options.stride,
+            options.groups
+        ),
+        (Op::ConvCpu { conv, .. }, Some(Value::F(f))) => {
+            format!(" out {:?} {}", f.shape, conv.summary())
+        }
+        _ => String::new(),
+    };
     eprintln!(
-        "op {kind} {} {:.3} ms",
+        "op {kind} {} {:.3} ms{detail}",
         step.name,
         t.elapsed().as_secs_f64() * 1000.0
     );

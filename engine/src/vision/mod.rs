@@ -9,6 +9,7 @@
 //! ([`align`]), ArcFace embedding of all faces of a batch at once.
 
 pub mod align;
+pub mod conv_cpu;
 pub mod decode;
 pub mod detect;
 pub mod device;

@@ -1,0 +1,966 @@
+//! Convolutions on the CPU device, with the activation that follows them
+//! fused in.
+//!
+//! burn's flex backend runs every convolution of a batch as one operation
+//! over the whole batch: its planes (52 MB for the detector's first layers
+//! at a batch of 8) stream through memory once per layer and again for the
+//! `ReLU` after it, and its depthwise, three-input-channel and few-output 3×3
+//! paths reach 2 to 8 GFLOP/s (`LIKENESS_PROFILE_OPS=1`: two thirds of the
+//! detector's time). Here each image of a batch is one task on the rayon
+//! pool, done start to end by one core while its planes sit in that core's
+//! cache:
+//!
+//! - one group (`groups == 1`): the input is unrolled into columns
+//!   (im2col; skipped for an unpadded 1×1 convolution at stride 1, whose
+//!   input already is that matrix) and multiplied by the weights in one
+//!   matrix product (the `gemm` crate, burn flex's own), written over the
+//!   bias;
+//! - grouped (depthwise, and MobileFaceNet's groups of two): a direct
+//!   stencil, where each kernel tap is one multiply-add over a contiguous
+//!   output row, a loop the compiler vectorises.
+//!
+//! Both read the input through a padded, stride-phased copy of one plane
+//! ([`Phased`]), so no tap ever tests a border. The `ReLU` or `PReLU` that
+//! follows in the graph is applied to each output plane while it is hot.
+//! Dilated convolutions are not handled here (the graph keeps burn's).
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+/// Plane size (`h·w`) up to which a 1×1 convolution runs as one matrix
+/// product over the whole batch ([`ConvCpu::pointwise_batched`]).
+const MAX_BATCHED_POINTWISE_PLANE: usize = 40 * 40;
+
+/// Input channels per group up to which a convolution runs as a direct
+/// stencil rather than unrolled columns and a matrix product.
+const MAX_STENCIL_CHANNELS: usize = 4;
+
+/// The activation applied to a convolution's output.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Activation {
+    /// None: the convolution's output as is.
+    Identity,
+    /// `max(x, 0)`.
+    Relu,
+    /// `x` if positive, else `x * slope[channel]`.
+    PRelu(Vec<f32>),
+}
+
+/// Why a convolution cannot run on this path.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConvCpuError {
+    /// The weights, bias, groups or input disagree in size.
+    #[error("{0}")]
+    Shape(String),
+}
+
+/// A convolution's geometry and weights, ready to run on the CPU.
+#[derive(Clone, Debug)]
+pub struct ConvCpu {
+    /// `[out, in / groups, kh, kw]`, row-major.
+    weight: Vec<f32>,
+    /// One per output channel (zeros when the model has none).
+    bias: Vec<f32>,
+    out_channels: usize,
+    in_per_group: usize,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    /// Top, left, bottom, right.
+    padding: [usize; 4],
+    groups: usize,
+    activation: Activation,
+}
+
+impl ConvCpu {
+    /// A convolution with `weight` of shape `[out, in / groups, kh, kw]`.
+    pub fn new(
+        weight: Vec<f32>,
+        weight_shape: [usize; 4],
+        bias: Option<Vec<f32>>,
+        stride: [usize; 2],
+        padding: [usize; 4],
+        groups: usize,
+    ) -> Result<Self, ConvCpuError> {
+        let [out_channels, in_per_group, kh, kw] = weight_shape;
+        let bad = |detail: String| Err(ConvCpuError::Shape(detail));
+        if weight.len() != weight_shape.iter().product::<usize>() {
+            return bad(format!(
+                "{} weights for shape {weight_shape:?}",
+                weight.len()
+            ));
+        }
+        if groups == 0 || out_channels % groups != 0 {
+            return bad(format!("{out_channels} outputs in {groups} groups"));
+        }
+        if stride.contains(&0) || kh == 0 || kw == 0 {
+            return bad("zero stride or kernel".into());
+        }
+        let bias = bias.unwrap_or_else(|| vec![0.0; out_channels]);
+        if bias.len() != out_channels {
+            return bad(format!("{} biases for {out_channels} outputs", bias.len()));
+        }
+        Ok(Self {
+            weight,
+            bias,
+            out_channels,
+            in_per_group,
+            kernel: [kh, kw],
+            stride,
+            padding,
+            groups,
+            activation: Activation::Identity,
+        })
+    }
+
+    /// Fuses `activation` into the output; only over [`Activation::Identity`].
+    pub fn fuse(&mut self, activation: Activation) -> bool {
+        let fits = match &activation {
+            Activation::PRelu(slope) => slope.len() == self.out_channels,
+            Activation::Identity | Activation::Relu => true,
+        };
+        if self.activation != Activation::Identity || !fits {
+            return false;
+        }
+        self.activation = activation;
+        true
+    }
+
+    /// Whether `other` reads its input the same way (kernel, stride,
+    /// padding, one group, same input channels and activation), so that the
+    /// two can run as one with their output channels stacked.
+    pub fn same_geometry(&self, other: &Self) -> bool {
+        self.groups == 1
+            && other.groups == 1
+            && self.in_per_group == other.in_per_group
+            && self.kernel == other.kernel
+            && self.stride == other.stride
+            && self.padding == other.padding
+            && self.activation == other.activation
+    }
+
+    /// Stacks `other`'s output channels after this one's (see
+    /// [`Self::same_geometry`]).
+    pub fn append(&mut self, other: &Self) {
+        debug_assert!(self.same_geometry(other));
+        self.weight.extend_from_slice(&other.weight);
+        self.bias.extend_from_slice(&other.bias);
+        self.out_channels += other.out_channels;
+        if let (Activation::PRelu(a), Activation::PRelu(b)) =
+            (&mut self.activation, &other.activation)
+        {
+            a.extend_from_slice(b);
+        }
+    }
+
+    /// The weight shape, stride and groups, for profiles.
+    pub fn summary(&self) -> String {
+        format!(
+            "weight [{}, {}, {}, {}] stride {:?} groups {}",
+            self.out_channels,
+            self.in_per_group,
+            self.kernel[0],
+            self.kernel[1],
+            self.stride,
+            self.groups
+        )
+    }
+
+    /// The output shape for an `[n, c, h, w]` input.
+    pub fn output_shape(&self, input: [usize; 4]) -> Result<[usize; 4], ConvCpuError> {
+        let [n, c, h, w] = input;
+        if c != self.in_per_group * self.groups {
+            return Err(ConvCpuError::Shape(format!(
+                "input has {c} channels, the convolution takes {}",
+                self.in_per_group * self.groups
+            )));
+        }
+        let geometry = self.geometry(h, w)?;
+        Ok([n, self.out_channels, geometry.out_h, geometry.out_w])
+    }
+
+    fn geometry(&self, h: usize, w: usize) -> Result<Geometry, ConvCpuError> {
+        let [top, left, bottom, right] = self.padding;
+        let (padded_h, padded_w) = (h + top + bottom, w + left + right);
+        let [kh, kw] = self.kernel;
+        if padded_h < kh || padded_w < kw {
+            return Err(ConvCpuError::Shape(format!(
+                "a {h}x{w} input is smaller than the {kh}x{kw} kernel"
+            )));
+        }
+        Ok(Geometry {
+            h,
+            w,
+            out_h: (padded_h - kh) / self.stride[0] + 1,
+            out_w: (padded_w - kw) / self.stride[1] + 1,
+        })
+    }
+
+    /// Runs on an `[n, c, h, w]` input (row-major); returns the output and
+    /// its shape. Images run in parallel on the rayon pool.
+    pub fn run(
+        &self,
+        input: &[f32],
+        shape: [usize; 4],
+    ) -> Result<(Vec<f32>, [usize; 4]), ConvCpuError> {
+        self.run_with(input, shape, &BufferPool::default())
+    }
+
+    /// [`Self::run`], writing into a buffer taken from `pool`.
+    pub fn run_with(
+        &self,
+        input: &[f32],
+        shape: [usize; 4],
+        pool: &BufferPool,
+    ) -> Result<(Vec<f32>, [usize; 4]), ConvCpuError> {
+        if input.len() != shape.iter().product::<usize>() {
+            return Err(ConvCpuError::Shape(format!(
+                "{} values for shape {shape:?}",
+                input.len()
+            )));
+        }
+        let out_shape = self.output_shape(shape)?;
+        let geometry = self.geometry(shape[2], shape[3])?;
+        if self.is_pointwise() && shape[2] * shape[3] <= MAX_BATCHED_POINTWISE_PLANE {
+            return Ok((self.pointwise_batched(input, shape, pool), out_shape));
+        }
+        let in_image = shape[1] * shape[2] * shape[3];
+        let out_image = out_shape[1] * out_shape[2] * out_shape[3];
+        // Every value is written (the bias first), so stale contents do not
+        // matter.
+        let mut out = pool.take(out_shape.iter().product());
+        if out_image == 0 {
+            return Ok((out, out_shape));
+        }
+        // A lone image splits its work across the pool instead.
+        let parallel_inside = shape[0] == 1;
+        out.par_chunks_mut(out_image)
+            .zip(input.par_chunks(in_image.max(1)))
+            .for_each(|(out, input)| self.image(input, out, &geometry, parallel_inside));
+        Ok((out, out_shape))
+    }
+
+    /// A 1×1 convolution over small planes as one matrix product over the
+    /// whole batch: the input is regrouped channel-major (`[c, n, h·w]`), so
+    /// the product is `out × c` by `c × n·h·w` instead of `n` thin ones
+    /// (MobileFaceNet's 14×14 and 7×7 layers: `h·w` of 196 and 49 columns
+    /// leave most of each matrix-product tile empty).
+    fn pointwise_batched(&self, input: &[f32], shape: [usize; 4], pool: &BufferPool) -> Vec<f32> {
+        let [n, c, h, w] = shape;
+        let (plane, cols) = (h * w, n * h * w);
+        let out_c = self.out_channels;
+        let mut out = pool.take(n * out_c * plane);
+        with_scratch(
+            |Scratch {
+                 columns, product, ..
+             }| {
+                columns.clear();
+                columns.resize(c * cols, 0.0);
+                for (b, image) in input.chunks_exact(c * plane).enumerate() {
+                    for (ci, src) in image.chunks_exact(plane).enumerate() {
+                        columns[(ci * n + b) * plane..][..plane].copy_from_slice(src);
+                    }
+                }
+                product.clear();
+                product.resize(out_c * cols, 0.0);
+                for (row, bias) in product.chunks_exact_mut(cols).zip(&self.bias) {
+                    row.fill(*bias);
+                }
+                matmul_add(out_c, cols, c, &self.weight, columns, product, true);
+                for (co, row) in product.chunks_exact(cols).enumerate() {
+                    for (b, src) in row.chunks_exact(plane).enumerate() {
+                        out[(b * out_c + co) * plane..][..plane].copy_from_slice(src);
+                    }
+                }
+            },
+        );
+        for image in out.chunks_exact_mut(out_c * plane) {
+            self.activate(image, plane, 0);
+        }
+        out
+    }
+
+    /// One image: `input` is `[c, h, w]`, `out` is `[out, oh, ow]`.
+    fn image(&self, input: &[f32], out: &mut [f32], g: &Geometry, parallel: bool) {
+        let plane = g.out_h * g.out_w;
+        for (o, b) in out.chunks_mut(plane).zip(&self.bias) {
+            o.fill(*b);
+        }
+        if !self.is_stencil() {
+            self.image_matmul(input, out, g, parallel);
+        } else if parallel && self.groups > 1 {
+            let per_group = self.out_channels / self.groups * plane;
+            out.par_chunks_mut(per_group)
+                .enumerate()
+                .for_each(|(group, out)| self.group_stencil(input, out, g, group));
+        } else {
+            for (group, out) in out
+                .chunks_mut(self.out_channels / self.groups * plane)
+                .enumerate()
+            {
+                self.group_stencil(input, out, g, group);
+            }
+        }
+        if !self.is_stencil() {
+            self.activate(out, plane, 0);
+        }
+    }
+
+    /// Whether this runs as a direct stencil: grouped, or so few input
+    /// channels (an RGB first layer) that the unrolled columns would be
+    /// mostly copying (measured: 3→16 channels at stride 2 went from 10 to
+    /// about 30 GFLOP/s).
+    fn is_stencil(&self) -> bool {
+        self.groups > 1 || (self.in_per_group <= MAX_STENCIL_CHANNELS && !self.is_pointwise())
+    }
+
+    fn is_pointwise(&self) -> bool {
+        self.kernel == [1, 1] && self.stride == [1, 1] && self.padding == [0; 4]
+    }
+
+    /// `groups == 1`: columns (im2col) times weights, added to the bias.
+    fn image_matmul(&self, input: &[f32], out: &mut [f32], g: &Geometry, parallel: bool) {
+        let n = g.out_h * g.out_w;
+        let k = self.in_per_group * self.kernel[0] * self.kernel[1];
+        if self.is_pointwise() {
+            matmul_add(self.out_channels, n, k, &self.weight, input, out, parallel);
+            return;
+        }
+        with_scratch(
+            |Scratch {
+                 columns, phased, ..
+             }| {
+                columns.clear();
+                columns.resize(k * n, 0.0);
+                let [kh, kw] = self.kernel;
+                for (c, plane) in input.chunks(g.h * g.w).enumerate() {
+                    let p = phased.fill(plane, g, self.stride, self.padding);
+                    for dy in 0..kh {
+                        for dx in 0..kw {
+                            let row = ((c * kh + dy) * kw + dx) * n;
+                            for oy in 0..g.out_h {
+                                let dst = &mut columns[row + oy * g.out_w..][..g.out_w];
+                                dst.copy_from_slice(p.row(oy, dy, dx, g.out_w));
+                            }
+                        }
+                    }
+                }
+                matmul_add(
+                    self.out_channels,
+                    n,
+                    k,
+                    &self.weight,
+                    columns,
+                    out,
+                    parallel,
+                );
+            },
+        );
+    }
+
+    /// One group of a grouped convolution by direct stencil; `out` holds the
+    /// group's output planes.
+    fn group_stencil(&self, input: &[f32], out: &mut [f32], g: &Geometry, group: usize) {
+        let [kh, kw] = self.kernel;
+        let plane_in = g.h * g.w;
+        let plane_out = g.out_h * g.out_w;
+        let out_per_group = self.out_channels / self.groups;
+        with_scratch(|scratch| {
+            let phased = &mut scratch.phased;
+            for j in 0..self.in_per_group {
+                let c = group * self.in_per_group + j;
+                let p = phased.fill(
+                    &input[c * plane_in..][..plane_in],
+                    g,
+                    self.stride,
+                    self.padding,
+                );
+                for (i, out) in out.chunks_mut(plane_out).enumerate().take(out_per_group) {
+                    let o = group * out_per_group + i;
+                    let taps = &self.weight[(o * self.in_per_group + j) * kh * kw..][..kh * kw];
+                    stencil(out, &p, taps, self.kernel, g.out_w);
+                }
+            }
+        });
+        // While the group's planes are still in cache.
+        self.activate(out, plane_out, group * out_per_group);
+    }
+
+    /// Applies the activation to `out`: output planes of `plane` values,
+    /// the first being channel `first_channel`.
+    fn activate(&self, out: &mut [f32], plane: usize, first_channel: usize) {
+        match &self.activation {
+            Activation::Identity => {}
+            Activation::Relu => out.iter_mut().for_each(|v| *v = v.max(0.0)),
+            Activation::PRelu(slope) => {
+                for (o, s) in out.chunks_mut(plane).zip(&slope[first_channel..]) {
+                    for v in o {
+                        if *v < 0.0 {
+                            *v *= s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Splits an `[n, c, h, w]` tensor along its channels into parts of
+/// `channels[i]` channels each (which sum to `c`).
+pub fn split_channels(
+    data: &[f32],
+    [n, c, h, w]: [usize; 4],
+    channels: &[usize],
+) -> Vec<(Vec<f32>, [usize; 4])> {
+    debug_assert_eq!(channels.iter().sum::<usize>(), c);
+    let plane = h * w;
+    let mut first = 0;
+    channels
+        .iter()
+        .map(|&k| {
+            let mut part = Vec::with_capacity(n * k * plane);
+            for image in data.chunks_exact(c * plane) {
+                part.extend_from_slice(&image[first * plane..(first + k) * plane]);
+            }
+            first += k;
+            (part, [n, k, h, w])
+        })
+        .collect()
+}
+
+/// Adds the convolution of one phased input plane with `taps` (`kh × kw`)
+/// to the output plane `out`, with AVX2 and FMA when the CPU has them (the
+/// crate is compiled for baseline x86-64, whose vectors are half as wide and
+/// have no fused multiply-add).
+fn stencil(out: &mut [f32], p: &Phased, taps: &[f32], kernel: [usize; 2], out_w: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        unsafe {
+            stencil_avx2(out, p, taps, kernel, out_w);
+        }
+        return;
+    }
+    stencil_rows::<false>(out, p, taps, kernel, out_w);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn stencil_avx2(out: &mut [f32], p: &Phased, taps: &[f32], kernel: [usize; 2], out_w: usize) {
+    stencil_rows::<true>(out, p, taps, kernel, out_w);
+}
+
+/// `a * b + c`, fused when `FMA` (only where the CPU has it: otherwise
+/// `mul_add` is a slow library call).
+#[inline(always)]
+fn mul_add<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
+#[inline(always)]
+fn stencil_rows<const FMA: bool>(
+    out: &mut [f32],
+    p: &Phased,
+    taps: &[f32],
+    [kh, kw]: [usize; 2],
+    out_w: usize,
+) {
+    for (oy, row) in out.chunks_exact_mut(out_w).enumerate() {
+        // Slices of one known length, so the loops below have no bounds
+        // checks and vectorise.
+        let n = row.len();
+        for dy in 0..kh {
+            let w = &taps[dy * kw..][..kw];
+            if let [w0, w1, w2] = *w {
+                let a = &p.row(oy, dy, 0, n)[..n];
+                let b = &p.row(oy, dy, 1, n)[..n];
+                let c = &p.row(oy, dy, 2, n)[..n];
+                for x in 0..n {
+                    let v = mul_add::<FMA>(w0, a[x], row[x]);
+                    let v = mul_add::<FMA>(w1, b[x], v);
+                    row[x] = mul_add::<FMA>(w2, c[x], v);
+                }
+            } else {
+                for (dx, w) in w.iter().enumerate() {
+                    let src = &p.row(oy, dy, dx, n)[..n];
+                    for x in 0..n {
+                        row[x] = mul_add::<FMA>(*w, src[x], row[x]);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One input plane's size and the output plane's.
+struct Geometry {
+    h: usize,
+    w: usize,
+    out_h: usize,
+    out_w: usize,
+}
+
+/// Output buffers of dead tensors, kept for later outputs: a fresh
+/// allocation of tens of megabytes comes from the kernel as untouched pages,
+/// and faulting them in cost as much as the depthwise convolution writing
+/// them. The graph hands back a convolution's input once no later step
+/// reads it.
+#[derive(Debug, Default)]
+pub struct BufferPool {
+    free: std::sync::Mutex<Vec<Vec<f32>>>,
+}
+
+impl BufferPool {
+    /// Buffers kept at most; the graphs here never have more than a few
+    /// large tensors alive at once.
+    const KEEP: usize = 4;
+    /// Buffers smaller than this (256 KiB) are left to the allocator.
+    const MIN_LEN: usize = 1 << 16;
+
+    /// A buffer of `len` values, recycled when one is big enough (its
+    /// contents are then whatever it last held).
+    pub fn take(&self, len: usize) -> Vec<f32> {
+        let recycled = {
+            let mut free = self
+                .free
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let best = free
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.capacity() >= len)
+                .min_by_key(|(_, b)| b.capacity())
+                .map(|(i, _)| i);
+            best.map(|i| free.swap_remove(i))
+        };
+        match recycled {
+            Some(mut buffer) => {
+                if buffer.len() >= len {
+                    buffer.truncate(len);
+                } else {
+                    buffer.resize(len, 0.0);
+                }
+                buffer
+            }
+            None => vec![0.0; len],
+        }
+    }
+
+    /// Keeps `buffer` for a later [`Self::take`].
+    pub fn give(&self, buffer: Vec<f32>) {
+        if buffer.capacity() < Self::MIN_LEN {
+            return;
+        }
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        free.push(buffer);
+        if free.len() > Self::KEEP {
+            if let Some(smallest) = free
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, b)| b.capacity())
+                .map(|(i, _)| i)
+            {
+                free.swap_remove(smallest);
+            }
+        }
+    }
+}
+
+/// Per-thread buffers, reused from image to image (fresh multi-megabyte
+/// allocations would be page-faulted in on every layer).
+#[derive(Default)]
+struct Scratch {
+    columns: Vec<f32>,
+    /// The batched 1×1 product before it is scattered back per image.
+    product: Vec<f32>,
+    phased: PhasedBuffer,
+}
+
+/// The storage of a [`Phased`] plane and the shape it was last filled for:
+/// the padding stays zero from one plane to the next of the same shape, so
+/// only the first of a layer is cleared.
+#[derive(Default)]
+struct PhasedBuffer {
+    data: Vec<f32>,
+    shape: Option<PhasedShape>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+/// Runs `f` with this thread's scratch buffers, or fresh ones if they are
+/// in use (a rayon thread waiting inside one convolution's matrix product
+/// may be handed another convolution's image).
+fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    SCRATCH.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut scratch) => f(&mut scratch),
+        Err(_) => f(&mut Scratch::default()),
+    })
+}
+
+/// One input plane, zero-padded, with each padded row split into its
+/// `stride` column phases: padded column `x` is at phase `x % stride`,
+/// position `x / stride`. The input of kernel tap `(dy, dx)` for output row
+/// `oy` is then one contiguous run, whatever the stride.
+struct Phased<'a> {
+    data: &'a [f32],
+    stride: [usize; 2],
+    /// Positions per phase row.
+    phase_w: usize,
+}
+
+/// The input shape a [`PhasedBuffer`] was last filled for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct PhasedShape {
+    h: usize,
+    w: usize,
+    stride_x: usize,
+    padding: [usize; 4],
+}
+
+impl PhasedBuffer {
+    /// Copies `plane` (`g.h × g.w`) in, padded and phase-split.
+    fn fill(
+        &mut self,
+        plane: &[f32],
+        g: &Geometry,
+        stride: [usize; 2],
+        padding: [usize; 4],
+    ) -> Phased<'_> {
+        let [top, left, bottom, right] = padding;
+        let (padded_h, padded_w) = (g.h + top + bottom, g.w + left + right);
+        let sx = stride[1];
+        let phase_w = padded_w.div_ceil(sx);
+        let shape = PhasedShape {
+            h: g.h,
+            w: g.w,
+            stride_x: sx,
+            padding,
+        };
+        if self.shape != Some(shape) {
+            self.data.clear();
+            self.data.resize(padded_h * sx * phase_w, 0.0);
+            self.shape = Some(shape);
+        }
+        for (y, src) in plane.chunks_exact(g.w).enumerate() {
+            let base = (y + top) * sx * phase_w;
+            if sx == 1 {
+                self.data[base + left..][..g.w].copy_from_slice(src);
+                continue;
+            }
+            for phase in 0..sx {
+                // The first position whose padded column j * sx + phase is
+                // in the image, and that column's image column.
+                let first = left.saturating_sub(phase).div_ceil(sx);
+                let x0 = first * sx + phase - left;
+                if x0 >= g.w {
+                    continue;
+                }
+                let dst = &mut self.data[base + phase * phase_w + first..];
+                for (d, v) in dst.iter_mut().zip(src[x0..].iter().step_by(sx)) {
+                    *d = *v;
+                }
+            }
+        }
+        Phased {
+            data: &self.data,
+            stride,
+            phase_w,
+        }
+    }
+}
+
+impl Phased<'_> {
+    /// The `len` inputs of tap `(dy, dx)` along output row `oy`.
+    fn row(&self, oy: usize, dy: usize, dx: usize, len: usize) -> &[f32] {
+        let [sy, sx] = self.stride;
+        let start = ((oy * sy + dy) * sx + dx % sx) * self.phase_w + dx / sx;
+        &self.data[start..][..len]
+    }
+}
+
+/// `out[m × n] += lhs[m × k] · rhs[k × n]`, all row-major.
+///
+/// # Panics
+/// If a slice is shorter than its matrix (a bug in the caller: every caller
+/// sizes them from the same geometry).
+#[allow(unsafe_code)]
+fn matmul_add(
+    m: usize,
+    n: usize,
+    k: usize,
+    lhs: &[f32],
+    rhs: &[f32],
+    out: &mut [f32],
+    parallel: bool,
+) {
+    assert!(lhs.len() >= m * k && rhs.len() >= k * n && out.len() >= m * n);
+    let (Ok(n_i), Ok(k_i)) = (isize::try_from(n), isize::try_from(k)) else {
+        panic!("matrix too large");
+    };
+    let parallelism = if parallel {
+        gemm::Parallelism::Rayon(0)
+    } else {
+        gemm::Parallelism::None
+    };
+    // SAFETY: the assertion above bounds every access: `out` is `m` rows of
+    // `n` (row stride `n`, column stride 1), `lhs` `m` rows of `k`, `rhs` `k`
+    // rows of `n`, and the three do not alias (one `&mut`, two `&`).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            out.as_mut_ptr(),
+            1,
+            n_i,
+            true,
+            lhs.as_ptr(),
+            1,
+            k_i,
+            rhs.as_ptr(),
+            1,
+            n_i,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            parallelism,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::ops::ConvOptions;
+    use burn::tensor::{Device, Tensor, TensorData, module};
+
+    use super::*;
+
+    /// Deterministic values in [-1, 1) that are not all alike.
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.5 - 1.0)
+            .collect()
+    }
+
+    /// One convolution case: `[out, in / groups, kh, kw]`, stride, padding
+    /// (top, left, bottom, right), groups, batch, input `h × w`, activation.
+    struct Case {
+        weight: [usize; 4],
+        stride: [usize; 2],
+        padding: [usize; 4],
+        groups: usize,
+        batch: usize,
+        hw: [usize; 2],
+        activation: Activation,
+    }
+
+    /// What burn's own convolution and a plain activation give.
+    fn burn_reference(case: &Case, input: &[f32], weight: &[f32], bias: &[f32]) -> Vec<f32> {
+        let device = Device::flex();
+        let cin = case.weight[1] * case.groups;
+        let shape = [case.batch, cin, case.hw[0], case.hw[1]];
+        let x = Tensor::<4>::from_data(TensorData::new(input.to_vec(), shape), &device);
+        let w = Tensor::<4>::from_data(TensorData::new(weight.to_vec(), case.weight), &device);
+        let b = Tensor::<1>::from_data(TensorData::new(bias.to_vec(), [case.weight[0]]), &device);
+        let [top, left, bottom, right] = case.padding;
+        let options = ConvOptions::new_with_padding(
+            case.stride,
+            [(top, bottom), (left, right)],
+            [1, 1],
+            case.groups,
+        );
+        let y = module::conv2d(x, w, Some(b), options);
+        let plane = y.dims()[2] * y.dims()[3];
+        let mut y = y.into_data().try_to_vec::<f32>().expect("f32 output");
+        for (i, v) in y.iter_mut().enumerate() {
+            let channel = (i / plane) % case.weight[0];
+            match &case.activation {
+                Activation::Identity => {}
+                Activation::Relu => *v = v.max(0.0),
+                Activation::PRelu(slope) if *v < 0.0 => *v *= slope[channel],
+                Activation::PRelu(_) => {}
+            }
+        }
+        y
+    }
+
+    fn check(case: &Case) {
+        let cin = case.weight[1] * case.groups;
+        let shape = [case.batch, cin, case.hw[0], case.hw[1]];
+        let input = values(shape.iter().product(), 1);
+        let weight = values(case.weight.iter().product(), 2);
+        let bias = values(case.weight[0], 3);
+        let mut conv = ConvCpu::new(
+            weight.clone(),
+            case.weight,
+            Some(bias.clone()),
+            case.stride,
+            case.padding,
+            case.groups,
+        )
+        .expect("a valid convolution");
+        assert!(conv.fuse(case.activation.clone()));
+        let (ours, out_shape) = conv.run(&input, shape).expect("runs");
+        let expected = burn_reference(case, &input, &weight, &bias);
+        assert_eq!(ours.len(), expected.len(), "output size for {out_shape:?}");
+        let worst = ours
+            .iter()
+            .zip(&expected)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst < 1e-4,
+            "{}: max difference {worst} against burn",
+            conv.summary()
+        );
+    }
+
+    fn case(weight: [usize; 4], stride: usize, pad: usize, groups: usize) -> Case {
+        Case {
+            weight,
+            stride: [stride; 2],
+            padding: [pad; 4],
+            groups,
+            batch: 2,
+            hw: [9, 11],
+            activation: Activation::Identity,
+        }
+    }
+
+    #[test]
+    fn pointwise_matches_burn_batched_and_per_image() {
+        // Small planes run as one product over the batch, large ones per
+        // image (`MAX_BATCHED_POINTWISE_PLANE`).
+        for hw in [[9, 11], [41, 41]] {
+            for batch in [1, 3] {
+                check(&Case {
+                    activation: Activation::Relu,
+                    hw,
+                    batch,
+                    ..case([6, 5, 1, 1], 1, 0, 1)
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn unrolled_3x3_matches_burn_at_both_strides() {
+        for stride in [1, 2] {
+            check(&Case {
+                activation: Activation::PRelu(values(7, 4)),
+                ..case([7, 6, 3, 3], stride, 1, 1)
+            });
+        }
+    }
+
+    #[test]
+    fn few_input_channels_run_as_a_stencil_and_match_burn() {
+        // SCRFD's and MobileFaceNet's first layers: RGB in, stride 2.
+        let c = case([8, 3, 3, 3], 2, 1, 1);
+        check(&c);
+        check(&Case { hw: [16, 16], ..c });
+    }
+
+    #[test]
+    fn depthwise_matches_burn_at_both_strides() {
+        for stride in [1, 2] {
+            check(&Case {
+                activation: Activation::Relu,
+                ..case([5, 1, 3, 3], stride, 1, 5)
+            });
+        }
+    }
+
+    #[test]
+    fn groups_of_two_match_burn() {
+        // MobileFaceNet's second layer: 64 groups of 2 in and 2 out.
+        check(&Case {
+            activation: Activation::PRelu(values(8, 5)),
+            ..case([8, 2, 3, 3], 1, 1, 4)
+        });
+    }
+
+    #[test]
+    fn asymmetric_padding_wide_kernels_and_lone_images_match_burn() {
+        for groups in [1, 4] {
+            check(&Case {
+                padding: [0, 2, 1, 0],
+                batch: 1,
+                ..case([4, 8 / groups, 5, 3], 2, 0, groups)
+            });
+        }
+        check(&Case {
+            stride: [1, 3],
+            padding: [2, 1, 0, 2],
+            ..case([3, 2, 2, 4], 1, 0, 1)
+        });
+    }
+
+    #[test]
+    fn appended_convolutions_equal_the_separate_ones_stacked() {
+        let input = values(2 * 4 * 6 * 6, 6);
+        let shape = [2, 4, 6, 6];
+        let make = |out: usize, seed: usize| {
+            ConvCpu::new(
+                values(out * 4 * 9, seed),
+                [out, 4, 3, 3],
+                Some(values(out, seed + 1)),
+                [1, 1],
+                [1; 4],
+                1,
+            )
+            .expect("valid")
+        };
+        let (a, b) = (make(2, 10), make(3, 20));
+        assert!(a.same_geometry(&b));
+        let mut merged = a.clone();
+        merged.append(&b);
+        let (both, both_shape) = merged.run(&input, shape).expect("runs");
+        let parts = split_channels(&both, both_shape, &[2, 3]);
+        assert_eq!(parts[0], a.run(&input, shape).expect("runs"));
+        assert_eq!(parts[1], b.run(&input, shape).expect("runs"));
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let bad = |r: Result<ConvCpu, ConvCpuError>| r.expect_err("must be refused");
+        bad(ConvCpu::new(
+            vec![0.0; 5],
+            [1, 1, 3, 3],
+            None,
+            [1, 1],
+            [0; 4],
+            1,
+        ));
+        bad(ConvCpu::new(
+            vec![0.0; 27],
+            [3, 1, 3, 3],
+            None,
+            [1, 1],
+            [0; 4],
+            2,
+        ));
+        bad(ConvCpu::new(
+            vec![0.0; 9],
+            [1, 1, 3, 3],
+            Some(vec![0.0; 2]),
+            [1, 1],
+            [0; 4],
+            1,
+        ));
+        let conv =
+            ConvCpu::new(vec![0.0; 9], [1, 1, 3, 3], None, [1, 1], [0; 4], 1).expect("valid");
+        // Wrong channel count, too small an input, wrong value count.
+        assert!(conv.run(&[0.0; 18], [1, 2, 3, 3]).is_err());
+        assert!(conv.run(&[0.0; 4], [1, 1, 2, 2]).is_err());
+        assert!(conv.run(&[0.0; 8], [1, 1, 3, 3]).is_err());
+    }
+}
