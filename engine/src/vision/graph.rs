@@ -705,7 +705,7 @@ impl Graph {
             .inputs
             .first()
             .ok_or_else(|| shape_err(step, "convolution without input"))?;
-        let x = match env.remove(name) {
+        let input = match env.remove(name) {
             Some(Value::F(f)) => f,
             Some(other) => {
                 env.insert(name.clone(), other);
@@ -713,16 +713,15 @@ impl Graph {
             }
             None => self.float(env, step, 0)?,
         };
-        let [n, c, h, w] = match x.shape[..] {
-            [n, c, h, w] => [n, c, h, w],
-            _ => return Err(shape_err(step, "conv input must be rank 4")),
+        let Ok(dims) = <[usize; 4]>::try_from(&input.shape[..]) else {
+            return Err(shape_err(step, "conv input must be rank 4"));
         };
-        let data = x.t.into_data();
+        let data = input.t.into_data();
         let values = data
             .as_slice::<f32>()
             .map_err(|e| shape_err(step, format!("conv input: {e:?}")))?;
         let (out, shape) = conv
-            .run_with(values, [n, c, h, w], &self.buffers)
+            .run_with(values, dims, &self.buffers)
             .map_err(|e| shape_err(step, e.to_string()))?;
         if step.frees.contains(name) {
             // Dead now: its buffer serves a later output.
@@ -731,7 +730,7 @@ impl Graph {
             }
         } else {
             let t = Tensor::<4>::from_data(data, &self.device);
-            env.insert(name.clone(), Value::F(Ft::new(t, vec![n, c, h, w])));
+            env.insert(name.clone(), Value::F(Ft::new(t, dims.to_vec())));
         }
         let value = |data: Vec<f32>, shape: [usize; 4]| {
             let y = Tensor::<4>::from_data(TensorData::new(data, shape), &self.device);
