@@ -240,7 +240,7 @@ impl ConvCpu {
         // A lone image splits its work across the pool instead.
         let parallel_inside = shape[0] == 1;
         let direct = self.is_direct().then(|| {
-            let block = direct_block_channels();
+            let block = direct_block_channels(self.out_channels, parallel_inside);
             (self.blocked_weights(block), block)
         });
         out.par_chunks_mut(out_image)
@@ -265,19 +265,17 @@ impl ConvCpu {
             |Scratch {
                  columns, product, ..
              }| {
-                columns.clear();
+                // Both are overwritten whole (gather, product): no clearing.
                 columns.resize(c * cols, 0.0);
                 for (b, image) in input.chunks_exact(c * plane).enumerate() {
                     for (ci, src) in image.chunks_exact(plane).enumerate() {
                         columns[(ci * n + b) * plane..][..plane].copy_from_slice(src);
                     }
                 }
-                product.clear();
                 product.resize(out_c * cols, 0.0);
-                for (row, bias) in product.chunks_exact_mut(cols).zip(&self.bias) {
-                    row.fill(*bias);
-                }
-                matmul_add(out_c, cols, c, &self.weight, columns, product, true);
+                matmul(out_c, cols, c, &self.weight, columns, product, true);
+                // Rows of `product` are whole channels, over every image.
+                self.finish(product, cols, 0, true);
                 for (co, row) in product.chunks_exact(cols).enumerate() {
                     for (b, src) in row.chunks_exact(plane).enumerate() {
                         out[(b * out_c + co) * plane..][..plane].copy_from_slice(src);
@@ -285,9 +283,6 @@ impl ConvCpu {
                 }
             },
         );
-        for image in out.chunks_exact_mut(out_c * plane) {
-            self.activate(image, plane, 0);
-        }
         out
     }
 
@@ -302,15 +297,10 @@ impl ConvCpu {
         direct: Option<&(Vec<f32>, usize)>,
     ) {
         let plane = g.out_h * g.out_w;
-        for (o, b) in out.chunks_mut(plane).zip(&self.bias) {
-            o.fill(*b);
-        }
-        if let Some((blocked, block)) = direct {
-            self.image_direct(input, out, g, blocked, *block);
-        } else if self.groups == 1 {
+        if self.groups == 1 && direct.is_none() {
             // A 1×1 convolution: the image already is the columns.
             let k = self.in_per_group;
-            matmul_add(
+            matmul(
                 self.out_channels,
                 plane,
                 k,
@@ -319,7 +309,15 @@ impl ConvCpu {
                 out,
                 parallel,
             );
-            self.activate(out, plane, 0);
+            self.finish(out, plane, 0, true);
+            return;
+        }
+        // The direct kernels add to the bias.
+        for (o, b) in out.chunks_mut(plane).zip(&self.bias) {
+            o.fill(*b);
+        }
+        if let Some((blocked, block)) = direct {
+            self.image_direct(input, out, g, blocked, *block, parallel);
         } else if parallel {
             let per_group = self.out_channels / self.groups * plane;
             out.par_chunks_mut(per_group)
@@ -371,6 +369,7 @@ impl ConvCpu {
         g: &Geometry,
         blocked: &[f32],
         block: usize,
+        parallel: bool,
     ) {
         with_scratch(|scratch| {
             let buffers = &mut scratch.planes;
@@ -380,15 +379,27 @@ impl ConvCpu {
                 .zip(input.chunks_exact(g.h * g.w))
                 .map(|(buffer, plane)| buffer.fill(plane, g, self.stride, self.padding))
                 .collect();
-            let shape = DirectShape {
-                out_channels: self.out_channels,
+            let shape = |out_channels| DirectShape {
+                out_channels,
                 kernel: self.kernel,
                 out_h: g.out_h,
                 out_w: g.out_w,
             };
-            direct(out, &planes, blocked, block, &shape);
+            if parallel {
+                // A lone image: its channel blocks in parallel.
+                let plane = g.out_h * g.out_w;
+                let taps = self.in_per_group * self.kernel[0] * self.kernel[1];
+                out.par_chunks_mut(block * plane)
+                    .zip(blocked.par_chunks(block * taps))
+                    .for_each(|(out, blocked)| {
+                        let s = shape(out.len() / plane.max(1));
+                        direct(out, &planes, blocked, block, &s);
+                    });
+            } else {
+                direct(out, &planes, blocked, block, &shape(self.out_channels));
+            }
         });
-        self.activate(out, g.out_h * g.out_w, 0);
+        self.finish(out, g.out_h * g.out_w, 0, false);
     }
 
     /// One group of a grouped convolution by direct stencil; `out` holds the
@@ -416,22 +427,63 @@ impl ConvCpu {
             }
         });
         // While the group's planes are still in cache.
-        self.activate(out, plane_out, group * out_per_group);
+        self.finish(out, plane_out, group * out_per_group, false);
     }
 
-    /// Applies the activation to `out`: output planes of `plane` values,
-    /// the first being channel `first_channel`.
-    fn activate(&self, out: &mut [f32], plane: usize, first_channel: usize) {
-        match &self.activation {
-            Activation::Identity => {}
-            Activation::Relu => out.iter_mut().for_each(|v| *v = v.max(0.0)),
+    /// Adds the bias (when `add_bias`) and applies the activation to
+    /// `out`: planes of `plane` values, the first being channel
+    /// `first_channel`. One pass, with AVX-512 when the CPU has it.
+    fn finish(&self, out: &mut [f32], plane: usize, first_channel: usize, add_bias: bool) {
+        if !add_bias && self.activation == Activation::Identity {
+            return;
+        }
+        let f = Finish {
+            bias: add_bias.then(|| &self.bias[first_channel..]),
+            activation: &self.activation,
+            first_channel,
+            plane,
+        };
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            unsafe {
+                finish_avx512(out, &f);
+            }
+            return;
+        }
+        finish_planes(out, &f);
+    }
+}
+
+/// What [`ConvCpu::finish`] does to each output plane.
+struct Finish<'a> {
+    bias: Option<&'a [f32]>,
+    activation: &'a Activation,
+    first_channel: usize,
+    plane: usize,
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn finish_avx512(out: &mut [f32], f: &Finish) {
+    finish_planes(out, f);
+}
+
+/// `out = activation(out + bias)`, plane by plane, without branches so
+/// the loops vectorise.
+#[inline(always)]
+fn finish_planes(out: &mut [f32], f: &Finish) {
+    for (i, plane) in out.chunks_mut(f.plane.max(1)).enumerate() {
+        let b = f.bias.and_then(|b| b.get(i)).copied().unwrap_or(0.0);
+        match f.activation {
+            Activation::Identity => plane.iter_mut().for_each(|v| *v += b),
+            Activation::Relu => plane.iter_mut().for_each(|v| *v = (*v + b).max(0.0)),
             Activation::PRelu(slope) => {
-                for (o, s) in out.chunks_mut(plane).zip(&slope[first_channel..]) {
-                    for v in o {
-                        if *v < 0.0 {
-                            *v *= s;
-                        }
-                    }
+                let s = slope.get(f.first_channel + i).copied().unwrap_or(1.0);
+                for v in plane {
+                    let y = *v + b;
+                    *v = if y < 0.0 { y * s } else { y };
                 }
             }
         }
@@ -529,10 +581,12 @@ fn stencil_rows<const FMA: bool>(
 
 /// Output channels per block of [`direct_rows`] on this CPU: sixteen
 /// accumulators of sixteen lanes fill half of AVX-512's 32 registers; AVX2
-/// has 16 registers of eight lanes, so eight channels.
-fn direct_block_channels() -> usize {
+/// has 16 registers of eight lanes, so eight channels. A lone image
+/// (`parallel`) with at most 16 outputs takes blocks of eight, so that its
+/// blocks can run on two cores.
+fn direct_block_channels(out_channels: usize, parallel: bool) -> usize {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
+    if std::arch::is_x86_feature_detected!("avx512f") && !(parallel && out_channels <= 16) {
         return 16;
     }
     8
@@ -559,6 +613,14 @@ fn direct(out: &mut [f32], planes: &[Phased], blocked: &[f32], block: usize, s: 
             // SAFETY: the CPU has AVX-512F, checked just above.
             unsafe {
                 direct_avx512(out, planes, blocked, s);
+            }
+            return;
+        }
+        if block == 8 && has!("avx512f") {
+            #[allow(unsafe_code)]
+            // SAFETY: the CPU has AVX-512F, checked just above.
+            unsafe {
+                direct_avx512_narrow(out, planes, blocked, s);
             }
             return;
         }
@@ -633,6 +695,16 @@ direct_kernel!(
     __m512,
     16,
     16,
+    _mm512_set1_ps,
+    _mm512_fmadd_ps
+);
+#[cfg(target_arch = "x86_64")]
+direct_kernel!(
+    direct_avx512_narrow,
+    "avx512f",
+    __m512,
+    16,
+    8,
     _mm512_set1_ps,
     _mm512_fmadd_ps
 );
@@ -903,6 +975,7 @@ impl Phased<'_> {
     }
 
     /// The `len` inputs of tap `(dy, dx)` along output row `oy`.
+    #[inline(always)]
     fn row(&self, oy: usize, dy: usize, dx: usize, len: usize) -> &[f32] {
         let [sy, sx] = self.stride;
         let start = ((oy * sy + dy) * sx + dx % sx) * self.phase_w + dx / sx;
@@ -910,21 +983,13 @@ impl Phased<'_> {
     }
 }
 
-/// `out[m × n] += lhs[m × k] · rhs[k × n]`, all row-major.
+/// `out[m × n] = lhs[m × k] · rhs[k × n]`, all row-major.
 ///
 /// # Panics
 /// If a slice is shorter than its matrix (a bug in the caller: every caller
 /// sizes them from the same geometry).
 #[allow(unsafe_code)]
-fn matmul_add(
-    m: usize,
-    n: usize,
-    k: usize,
-    lhs: &[f32],
-    rhs: &[f32],
-    out: &mut [f32],
-    parallel: bool,
-) {
+fn matmul(m: usize, n: usize, k: usize, lhs: &[f32], rhs: &[f32], out: &mut [f32], parallel: bool) {
     assert!(lhs.len() >= m * k && rhs.len() >= k * n && out.len() >= m * n);
     let (Ok(n_i), Ok(k_i)) = (isize::try_from(n), isize::try_from(k)) else {
         panic!("matrix too large");
@@ -945,7 +1010,7 @@ fn matmul_add(
             out.as_mut_ptr(),
             1,
             n_i,
-            true,
+            false,
             lhs.as_ptr(),
             1,
             k_i,
@@ -1083,6 +1148,15 @@ mod tests {
                 activation: Activation::PRelu(values(7, 4)),
                 ..case([7, 6, 3, 3], stride, 1, 1)
             });
+            // A lone image runs its channel blocks in parallel; 16 and 20
+            // outputs make two and three blocks (whole and partial).
+            for out in [16, 20] {
+                check(&Case {
+                    batch: 1,
+                    activation: Activation::PRelu(values(out, 5)),
+                    ..case([out, 6, 3, 3], stride, 1, 1)
+                });
+            }
         }
     }
 
