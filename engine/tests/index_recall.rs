@@ -142,11 +142,12 @@ fn background_rebuild_races_foreground_writes() {
     assert!((hit[0].1 - 1.0).abs() < 1e-5);
 }
 
-/// The rebuild policy: nothing to do right after a build, due once the
-/// delta reaches the minimum.
+/// The flush policy: nothing to do right after a flush, due once the
+/// delta reaches `DELTA_FLUSH_FACES`; a flush covers the delta only.
 #[test]
 fn needs_rebuild_follows_the_delta_policy() {
-    let data = clustered(index::MIN_DELTA_FOR_REBUILD as usize + 100, 40, 1.0, 9);
+    let flush = index::DELTA_FLUSH_FACES as usize;
+    let data = clustered(flush + 100, 40, 1.0, 9);
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(&dir.path().join("lib.redb"));
     let w = db.begin_write().expect("write");
@@ -155,18 +156,22 @@ fn needs_rebuild_follows_the_delta_policy() {
     }
     w.commit().expect("commit");
     assert!(!index::needs_rebuild(&db.begin_read().expect("read")).expect("policy"));
-    index::rebuild(&db, RebuildParams::default()).expect("rebuild");
+    let first = index::rebuild(&db, RebuildParams::default()).expect("rebuild");
+    assert_eq!(first.segment_faces, 100);
     let w = db.begin_write().expect("write");
-    for (i, v) in data
-        .iter()
-        .enumerate()
-        .skip(100)
-        .take(index::MIN_DELTA_FOR_REBUILD as usize - 1)
-    {
+    for (i, v) in data.iter().enumerate().skip(100).take(flush - 1) {
         index::put(&w, FaceId(i as u64), v).expect("put");
     }
     assert!(!index::needs_rebuild(&w).expect("policy"));
     index::put(&w, FaceId(99_999), &data[data.len() - 1]).expect("put");
     assert!(index::needs_rebuild(&w).expect("policy"));
     w.commit().expect("commit");
+    let reports = index::maintain(&db, RebuildParams::default()).expect("maintain");
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0].segment_faces, flush, "the flush builds the delta only");
+    let r = db.begin_read().expect("read");
+    let report = index::check(&r).expect("check");
+    assert!(report.is_consistent(), "{report:?}");
+    assert_eq!((report.segments, report.delta), (2, 0));
+    assert!(!index::needs_rebuild(&r).expect("policy"));
 }
