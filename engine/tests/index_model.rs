@@ -510,7 +510,10 @@ fn segments_flush_merge_compact_and_drop() {
         apply(
             &w,
             &mut model,
-            &[(2 * batch, Some(2 * batch)), (2 * batch + 1, Some(2 * batch + 1))],
+            &[
+                (2 * batch, Some(2 * batch)),
+                (2 * batch + 1, Some(2 * batch + 1)),
+            ],
         );
         w.commit().expect("commit");
         let r = index::rebuild(&db, params).expect("flush");
@@ -554,7 +557,10 @@ fn segments_flush_merge_compact_and_drop() {
         (seg, faces)
     };
     let w = db.begin_write().expect("write");
-    let removals: Vec<_> = faces[..faces.len() - 1].iter().map(|&f| (f, None)).collect();
+    let removals: Vec<_> = faces[..faces.len() - 1]
+        .iter()
+        .map(|&f| (f, None))
+        .collect();
     apply(&w, &mut model, &removals);
     // One replaced: it moves to the delta, found once by its new vector.
     apply(&w, &mut model, &[(faces[faces.len() - 1], Some(999))]);
@@ -578,8 +584,7 @@ fn segments_flush_merge_compact_and_drop() {
         r.segments()
             .expect("segments")
             .iter()
-            .all(|(id, info)| *id != victim
-                && (info.tombstones as f64) < 0.3 * info.points as f64)
+            .all(|(id, info)| *id != victim && (info.tombstones as f64) < 0.3 * info.points as f64)
     );
     verify(&mut vi, &r, &model, &probe);
     let hit = vi.search(&r, &vector(999), 1).expect("search");

@@ -1,8 +1,9 @@
 //! Per-face changes inside the caller's write transaction, and reads.
 
 use super::tables::{
-    DELTA, EMBEDDINGS, FORMAT, IndexTxn, LOG, LOG_SENTINEL, META, META_FORMAT, META_SEGMENT_GEN, META_SEQ,
-    META_TAG, SEGMENT_CHUNKS, SEGMENT_FACES, SEGMENTS, SegmentInfo, TOMBSTONES, read_meta, v1,
+    DELTA, EMBEDDINGS, FORMAT, IndexTxn, LOG, LOG_SENTINEL, META, META_FORMAT, META_SEGMENT_GEN,
+    META_SEQ, META_TAG, SEGMENT_CHUNKS, SEGMENT_FACES, SEGMENTS, SegmentInfo, TOMBSTONES,
+    read_meta, v1,
 };
 use super::vector::{from_bytes, normalized, to_bytes};
 use super::{IndexError, LOG_KEEP};
@@ -47,7 +48,8 @@ pub fn create_tables(txn: &WriteTransaction) -> Result<(), IndexError> {
 fn migrate_v1(txn: &WriteTransaction) -> Result<(), IndexError> {
     let (chunks, bytes) = {
         let meta = txn.open_table(META)?;
-        let get = |k: &str| -> Result<u64, IndexError> { Ok(meta.get(k)?.map_or(0, |g| g.value())) };
+        let get =
+            |k: &str| -> Result<u64, IndexError> { Ok(meta.get(k)?.map_or(0, |g| g.value())) };
         (get(v1::META_SEGMENT_CHUNKS)?, get(v1::META_SEGMENT_BYTES)?)
     };
     if bytes > 0 {
@@ -124,19 +126,24 @@ pub fn remove(txn: &WriteTransaction, face: FaceId) -> Result<bool, IndexError> 
 /// Tombstones the face's live segment position, if it has one, and counts
 /// it in that segment's description.
 fn retire(txn: &WriteTransaction, face: u64) -> Result<(), IndexError> {
-    let Some(segment) = txn.open_table(SEGMENT_FACES)?.remove(face)?.map(|g| g.value()) else {
+    let Some(segment) = txn
+        .open_table(SEGMENT_FACES)?
+        .remove(face)?
+        .map(|g| g.value())
+    else {
         return Ok(());
     };
     txn.open_table(TOMBSTONES)?.insert((face, segment), ())?;
     let mut segments = txn.open_table(SEGMENTS)?;
-    let mut info = segments
+    // A missing segment is corruption `check` reports and `repair` clears;
+    // removing a face must still work then (repair itself removes faces).
+    let info = segments
         .get(segment)?
-        .map(|g| SegmentInfo::from_tuple(g.value()))
-        .ok_or_else(|| {
-            IndexError::Corrupt(format!("face {face} is live in missing segment {segment}"))
-        })?;
-    info.tombstones += 1;
-    segments.insert(segment, info.to_tuple())?;
+        .map(|g| SegmentInfo::from_tuple(g.value()));
+    if let Some(mut info) = info {
+        info.tombstones += 1;
+        segments.insert(segment, info.to_tuple())?;
+    }
     Ok(())
 }
 

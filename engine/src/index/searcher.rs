@@ -170,12 +170,17 @@ impl VectorIndex {
                 faces.retain(|&f| f != LOG_SENTINEL);
                 faces.sort_unstable();
                 faces.dedup();
-                self.replay(txn, &faces)?;
+                if let Err(e) = self.replay(txn, &faces) {
+                    // Half replayed: start over at the next sync.
+                    self.version = None;
+                    return Err(e);
+                }
                 self.version = Some(meta);
                 self.last_sync = SyncKind::Replayed(faces.len());
                 return Ok(());
             }
         }
+        self.version = None;
         self.reload_delta(txn)?;
         self.version = Some(meta);
         self.last_sync = SyncKind::DeltaReloaded;

@@ -60,8 +60,7 @@ pub(super) mod v1 {
     /// Chunk → bytes of the single segment.
     pub const SEGMENT: TableDefinition<u64, &[u8]> = TableDefinition::new("index_segment");
     /// Faces the single segment was built over.
-    pub const SEGMENT_FACES: TableDefinition<u64, ()> =
-        TableDefinition::new("index_segment_faces");
+    pub const SEGMENT_FACES: TableDefinition<u64, ()> = TableDefinition::new("index_segment_faces");
     /// Segment faces no longer current.
     pub const TOMBSTONES: TableDefinition<u64, ()> = TableDefinition::new("index_tombstones");
     /// Meta key: number of chunks of the single segment.
