@@ -583,8 +583,9 @@ impl Drop for Engine {
     }
 }
 
-/// Rebuilds the index segment on a background thread when the delta has
-/// grown past the index's policy; at most one rebuild runs at a time.
+/// Runs the index's due maintenance steps (flush the delta into a new
+/// segment, merge or compact segments: `index::maintain`) on a background
+/// thread; at most one runs at a time.
 #[derive(Clone)]
 struct IndexMaintainer {
     running: Arc<AtomicBool>,
@@ -607,7 +608,7 @@ impl IndexMaintainer {
         let spawned = std::thread::Builder::new()
             .name("likeness-index-rebuild".into())
             .spawn(move || {
-                if let Err(e) = index::rebuild(&db, index::RebuildParams::default()) {
+                if let Err(e) = index::maintain(&db, index::RebuildParams::default()) {
                     this.failed(&e.to_string());
                 }
                 this.running.store(false, Ordering::Release);

@@ -2,18 +2,21 @@
 //! in-memory reference model (a `HashMap` of unit vectors).
 //!
 //! After every step: `check` passes, an exhaustive search (k ≥ live count)
-//! returns exactly the live set with exact similarities in the documented
-//! order, and small-k searches return only live faces, ranked. Rebuilds
+//! returns exactly the live set (each face once) with exact similarities
+//! in the documented order, and small-k searches return only live faces,
+//! ranked exactly as the model ranks them. A tiny tiering policy (segments
+//! of at most 8 faces, merges of 3) makes the index hold several segments,
+//! so flushes split, merges, compactions and drops all happen. Rebuilds
 //! include ones whose snapshot is taken, then more writes commit, then the
 //! swap commits; aborted write transactions must not leak into later
 //! searches; reopening the file gives the same results.
 
 use likeness_engine::index::{
-    self, IndexTxn, RebuildOutcome, RebuildParams, VectorIndex, synthetic::SynthRng,
+    self, IndexTxn, RebuildOutcome, RebuildParams, TierPolicy, VectorIndex, synthetic::SynthRng,
 };
 use likeness_engine::{EMBEDDING_DIM, Embedding, FaceId};
 use proptest::prelude::*;
-use redb::{Database, ReadableDatabase};
+use redb::{Database, ReadableDatabase, ReadableTable};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -33,6 +36,8 @@ enum Op {
     Aborted(Vec<(u64, Option<u64>)>, Vec<(u64, u64)>),
     Search(u64),
     Rebuild,
+    /// The policy's due steps (merges, compactions, drops).
+    Maintain,
     /// Snapshot and build, then these changes commit, then the swap.
     RebuildInterleaved(Vec<(u64, Option<u64>)>),
     /// Two overlapping rebuilds: A prepared, changes, B prepared, more
@@ -59,7 +64,8 @@ fn op() -> impl Strategy<Value = Op> {
         )
             .prop_map(|(a, b)| Op::Aborted(a, b)),
         3 => (0..200u64).prop_map(Op::Search),
-        1 => Just(Op::Rebuild),
+        2 => Just(Op::Rebuild),
+        2 => Just(Op::Maintain),
         1 => prop::collection::vec(change(), 0..8).prop_map(Op::RebuildInterleaved),
         1 => (
             prop::collection::vec(change(), 0..5),
@@ -181,6 +187,22 @@ fn unit_of(q: &[f32]) -> Embedding {
     index::normalized(q).expect("valid query")
 }
 
+/// Small graphs and a tiny tiering policy: segments of at most 8 faces,
+/// merged 3 at a time, compacted at 30 % tombstones.
+fn small_params() -> RebuildParams {
+    RebuildParams {
+        ef_search: 8,
+        ef_construction: 16,
+        policy: TierPolicy {
+            delta_flush_faces: 4,
+            merge_fan_in: 3,
+            max_segment_faces: 8,
+            compact_tombstone_fraction: 0.3,
+        },
+        ..RebuildParams::default()
+    }
+}
+
 fn run(ops: Vec<Op>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("lib.redb");
@@ -188,11 +210,7 @@ fn run(ops: Vec<Op>) {
     let mut model: HashMap<u64, Embedding> = HashMap::new();
     // The small build-time ef_search (8) exercises the exhaustive fallback.
     let mut vi = VectorIndex::new().with_ef_search(None);
-    let params = RebuildParams {
-        ef_search: 8,
-        ef_construction: 16,
-        ..RebuildParams::default()
-    };
+    let params = small_params();
     let probe = vector(7777);
     for op in ops {
         let mut query = probe.clone();
@@ -227,10 +245,34 @@ fn run(ops: Vec<Op>) {
             }
             Op::Search(s) => query = vector(s),
             Op::Rebuild => {
+                let delta = index::check(&db.begin_read().expect("read"))
+                    .expect("check")
+                    .delta;
                 let r = index::rebuild(&db, params).expect("rebuild");
-                assert_eq!(r.outcome, RebuildOutcome::Swapped);
-                assert_eq!(r.segment_faces, model.len());
-                assert_eq!(r.carried_over, 0);
+                if delta > 0 {
+                    // A flush: a new segment over the delta's faces only.
+                    assert_eq!(r.outcome, RebuildOutcome::Swapped);
+                    assert!(r.step.flush_delta && r.step.segments.is_empty());
+                    assert_eq!(r.segment_faces as u64, delta);
+                    assert_eq!(r.new_segments as u64, delta.div_ceil(8));
+                    assert_eq!(r.carried_over, 0);
+                    let after = index::check(&db.begin_read().expect("read")).expect("check");
+                    assert_eq!(after.delta, 0);
+                } else {
+                    assert_ne!(r.outcome, RebuildOutcome::Superseded);
+                }
+            }
+            Op::Maintain => {
+                for r in index::maintain(&db, params).expect("maintain") {
+                    assert_eq!(r.outcome, RebuildOutcome::Swapped);
+                    assert_eq!(r.carried_over, 0);
+                }
+                let r = db.begin_read().expect("read");
+                assert_eq!(
+                    index::plan(&r, &params.policy, false).expect("plan"),
+                    None,
+                    "maintain leaves nothing due"
+                );
             }
             Op::RebuildInterleaved(changes) => {
                 let prepared = index::prepare_rebuild(&db, params).expect("prepare");
@@ -241,8 +283,16 @@ fn run(ops: Vec<Op>) {
                 let r = db.begin_read().expect("read");
                 verify(&mut vi, &r, &model, &probe);
                 drop(r);
+                let had_step = prepared.step().is_some();
                 let report = prepared.commit(&db).expect("swap");
-                assert_eq!(report.outcome, RebuildOutcome::Swapped);
+                assert_eq!(
+                    report.outcome,
+                    if had_step {
+                        RebuildOutcome::Swapped
+                    } else {
+                        RebuildOutcome::NothingToDo
+                    }
+                );
             }
             Op::RaceRebuilds(first, second) => {
                 let a = index::prepare_rebuild(&db, params).expect("prepare A");
@@ -253,22 +303,34 @@ fn run(ops: Vec<Op>) {
                 let w = db.begin_write().expect("write");
                 apply(&w, &mut model, &second);
                 w.commit().expect("commit");
-                assert_eq!(
-                    a.commit(&db).expect("swap A").outcome,
-                    RebuildOutcome::Swapped
-                );
-                assert_eq!(
-                    b.commit(&db).expect("swap B").outcome,
-                    RebuildOutcome::Superseded
-                );
+                let (a_step, b_step) = (a.step().is_some(), b.step().is_some());
+                let a_out = a.commit(&db).expect("swap A").outcome;
+                let b_out = b.commit(&db).expect("swap B").outcome;
+                if a_step {
+                    assert_eq!(a_out, RebuildOutcome::Swapped);
+                    // B's snapshot's segments were replaced under it.
+                    if b_step {
+                        assert_eq!(b_out, RebuildOutcome::Superseded);
+                    }
+                } else {
+                    assert_eq!(a_out, RebuildOutcome::NothingToDo);
+                }
             }
             Op::RebuildThenRepair => {
                 let prepared = index::prepare_rebuild(&db, params).expect("prepare");
                 let w = db.begin_write().expect("write");
                 index::repair(&w).expect("repair");
                 w.commit().expect("commit");
+                let had_step = prepared.step().is_some();
                 let report = prepared.commit(&db).expect("swap");
-                assert_eq!(report.outcome, RebuildOutcome::Superseded);
+                assert_eq!(
+                    report.outcome,
+                    if had_step {
+                        RebuildOutcome::Superseded
+                    } else {
+                        RebuildOutcome::NothingToDo
+                    }
+                );
             }
             Op::Repair => {
                 let w = db.begin_write().expect("write");
@@ -361,11 +423,26 @@ fn a_lost_tombstone_is_reported_and_repaired() {
     index::rebuild(&db, RebuildParams::default()).expect("rebuild");
     let w = db.begin_write().expect("write");
     index::put(&w, FaceId(3), &vector(99)).expect("replace");
-    // Simulate a bug: the tombstone is lost, face 3 is now indexed twice.
+    // Simulate a bug: the replace did not retire face 3's segment position,
+    // so face 3 is now indexed twice.
+    let segment = {
+        let r = db.begin_read().expect("read");
+        r.open_table(index::SEGMENTS)
+            .expect("open")
+            .first()
+            .expect("first")
+            .expect("one segment")
+            .0
+            .value()
+    };
     w.open_table(index::TOMBSTONES)
         .expect("open")
-        .remove(3)
+        .remove((3, segment))
         .expect("remove");
+    w.open_table(index::SEGMENT_FACES)
+        .expect("open")
+        .insert(3, segment)
+        .expect("insert");
     let report = index::check(&w).expect("check");
     assert!(
         report
@@ -412,4 +489,104 @@ fn older_snapshots_are_answered_for_their_own_state() {
         verify(&mut vi, &new, &model, &probe);
         verify(&mut vi, &old, &old_model, &probe);
     }
+}
+
+/// Several segments through their whole life with the tiny policy: flushes
+/// of a few faces each, merges of similar sizes, a compaction of a segment
+/// with many tombstones and the drop of a segment with none live. After
+/// each step every live face is found exactly once and no removed one.
+#[test]
+fn segments_flush_merge_compact_and_drop() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = open(&dir.path().join("lib.redb"));
+    let params = small_params();
+    let mut model = HashMap::new();
+    let mut vi = VectorIndex::new();
+    let probe = vector(4242);
+    let segments = |db: &Database| index::check(&db.begin_read().expect("read")).expect("check");
+    // 12 flushes of 2 faces: 12 segments, nothing merged yet.
+    for batch in 0..12u64 {
+        let w = db.begin_write().expect("write");
+        apply(
+            &w,
+            &mut model,
+            &[
+                (2 * batch, Some(2 * batch)),
+                (2 * batch + 1, Some(2 * batch + 1)),
+            ],
+        );
+        w.commit().expect("commit");
+        let r = index::rebuild(&db, params).expect("flush");
+        assert_eq!((r.segment_faces, r.new_segments), (2, 1));
+    }
+    assert_eq!(segments(&db).segments, 12);
+    verify(&mut vi, &db.begin_read().expect("read"), &model, &probe);
+
+    // Merges: 3 segments of 2 into one of 6, until no tier holds 3 that fit.
+    let reports = index::maintain(&db, params).expect("maintain");
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.outcome == RebuildOutcome::Swapped && r.step.segments.len() >= 2)
+    );
+    let merged = segments(&db);
+    assert!(merged.segments < 12, "{merged:?}");
+    assert_eq!(merged.segment_faces, 24);
+    verify(&mut vi, &db.begin_read().expect("read"), &model, &probe);
+
+    // A big delta splits into segments of at most 8 faces.
+    let w = db.begin_write().expect("write");
+    let many: Vec<_> = (100..120).map(|f| (f, Some(f))).collect();
+    apply(&w, &mut model, &many);
+    w.commit().expect("commit");
+    let r = index::rebuild(&db, params).expect("flush");
+    assert_eq!((r.segment_faces, r.new_segments), (20, 3));
+    verify(&mut vi, &db.begin_read().expect("read"), &model, &probe);
+    index::maintain(&db, params).expect("maintain");
+
+    // Remove most of one segment's faces: it is compacted (or dropped).
+    let (victim, faces) = {
+        let r = db.begin_read().expect("read");
+        let live = r.live_positions().expect("live");
+        let seg = live[0].1;
+        let faces: Vec<u64> = live
+            .iter()
+            .filter(|&&(_, s)| s == seg)
+            .map(|&(f, _)| f)
+            .collect();
+        (seg, faces)
+    };
+    let w = db.begin_write().expect("write");
+    let removals: Vec<_> = faces[..faces.len() - 1]
+        .iter()
+        .map(|&f| (f, None))
+        .collect();
+    apply(&w, &mut model, &removals);
+    // One replaced: it moves to the delta, found once by its new vector.
+    apply(&w, &mut model, &[(faces[faces.len() - 1], Some(999))]);
+    w.commit().expect("commit");
+    let r = db.begin_read().expect("read");
+    assert_eq!(
+        index::plan(&r, &params.policy, false).expect("plan"),
+        Some(index::RebuildStep {
+            flush_delta: false,
+            segments: vec![victim]
+        }),
+        "a segment with no live face is dropped first"
+    );
+    verify(&mut vi, &r, &model, &probe);
+    drop(r);
+    index::maintain(&db, params).expect("maintain");
+    let r = db.begin_read().expect("read");
+    let after = index::check(&r).expect("check");
+    assert!(after.is_consistent(), "{after:?}");
+    assert!(
+        r.segments()
+            .expect("segments")
+            .iter()
+            .all(|(id, info)| *id != victim && (info.tombstones as f64) < 0.3 * info.points as f64)
+    );
+    verify(&mut vi, &r, &model, &probe);
+    let hit = vi.search(&r, &vector(999), 1).expect("search");
+    assert_eq!(hit[0].0, FaceId(faces[faces.len() - 1]));
 }

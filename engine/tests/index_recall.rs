@@ -24,6 +24,20 @@ fn open(path: &std::path::Path) -> Database {
 /// of 6,000 faces plus a delta of 600 added after the build.
 #[test]
 fn recall_at_10_is_at_least_0_99() {
+    recall_over_segments(RebuildParams::default(), 1);
+}
+
+/// The same over three segments of 2,000 (a cap of 2,500 splits the
+/// flush), plus a delta, with a tenth of the first segment's faces
+/// replaced (tombstoned there, found in the delta).
+#[test]
+fn recall_at_10_over_several_segments_is_at_least_0_99() {
+    let mut params = RebuildParams::default();
+    params.policy.max_segment_faces = 2500;
+    recall_over_segments(params, 3);
+}
+
+fn recall_over_segments(params: RebuildParams, segments: u64) {
     let n_segment = 6000;
     let n_delta = 600;
     let n_queries = 200;
@@ -38,12 +52,22 @@ fn recall_at_10_is_at_least_0_99() {
         index::put(&w, FaceId(i as u64), v).expect("put");
     }
     w.commit().expect("commit");
-    let report = index::rebuild(&db, RebuildParams::default()).expect("rebuild");
+    let report = index::rebuild(&db, params).expect("rebuild");
     assert_eq!(report.outcome, RebuildOutcome::Swapped);
     assert_eq!(report.segment_faces, n_segment);
+    assert_eq!(report.new_segments as u64, segments);
     let w = db.begin_write().expect("write");
     for (i, v) in data.iter().enumerate().skip(n_segment) {
         index::put(&w, FaceId(i as u64), v).expect("put");
+    }
+    let mut replaced = 0usize;
+    if segments > 1 {
+        // Replace faces by their own vector: tombstoned in their segment,
+        // now in the delta, and still the right answers.
+        for i in (0..2000).step_by(10) {
+            index::put(&w, FaceId(i as u64), &data[i]).expect("replace");
+            replaced += 1;
+        }
     }
     w.commit().expect("commit");
 
@@ -51,8 +75,18 @@ fn recall_at_10_is_at_least_0_99() {
     let counts = index::check(&r).expect("check");
     assert!(counts.is_consistent(), "{counts:?}");
     assert_eq!(
-        (counts.segment_faces, counts.delta),
-        (n_segment as u64, n_delta as u64)
+        (
+            counts.segments,
+            counts.segment_faces,
+            counts.delta,
+            counts.tombstones
+        ),
+        (
+            segments,
+            n_segment as u64,
+            (n_delta + replaced) as u64,
+            replaced as u64
+        )
     );
 
     // Recall of the graph itself: no exact scan of the small segment.
@@ -142,11 +176,12 @@ fn background_rebuild_races_foreground_writes() {
     assert!((hit[0].1 - 1.0).abs() < 1e-5);
 }
 
-/// The rebuild policy: nothing to do right after a build, due once the
-/// delta reaches the minimum.
+/// The flush policy: nothing to do right after a flush, due once the
+/// delta reaches `DELTA_FLUSH_FACES`; a flush covers the delta only.
 #[test]
 fn needs_rebuild_follows_the_delta_policy() {
-    let data = clustered(index::MIN_DELTA_FOR_REBUILD as usize + 100, 40, 1.0, 9);
+    let flush = index::DELTA_FLUSH_FACES as usize;
+    let data = clustered(flush + 100, 40, 1.0, 9);
     let dir = tempfile::tempdir().expect("tempdir");
     let db = open(&dir.path().join("lib.redb"));
     let w = db.begin_write().expect("write");
@@ -155,18 +190,25 @@ fn needs_rebuild_follows_the_delta_policy() {
     }
     w.commit().expect("commit");
     assert!(!index::needs_rebuild(&db.begin_read().expect("read")).expect("policy"));
-    index::rebuild(&db, RebuildParams::default()).expect("rebuild");
+    let first = index::rebuild(&db, RebuildParams::default()).expect("rebuild");
+    assert_eq!(first.segment_faces, 100);
     let w = db.begin_write().expect("write");
-    for (i, v) in data
-        .iter()
-        .enumerate()
-        .skip(100)
-        .take(index::MIN_DELTA_FOR_REBUILD as usize - 1)
-    {
+    for (i, v) in data.iter().enumerate().skip(100).take(flush - 1) {
         index::put(&w, FaceId(i as u64), v).expect("put");
     }
     assert!(!index::needs_rebuild(&w).expect("policy"));
     index::put(&w, FaceId(99_999), &data[data.len() - 1]).expect("put");
     assert!(index::needs_rebuild(&w).expect("policy"));
     w.commit().expect("commit");
+    let reports = index::maintain(&db, RebuildParams::default()).expect("maintain");
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(
+        reports[0].segment_faces, flush,
+        "the flush builds the delta only"
+    );
+    let r = db.begin_read().expect("read");
+    let report = index::check(&r).expect("check");
+    assert!(report.is_consistent(), "{report:?}");
+    assert_eq!((report.segments, report.delta), (2, 0));
+    assert!(!index::needs_rebuild(&r).expect("policy"));
 }

@@ -4,6 +4,7 @@
 //! said it committed.
 
 use crate::{new_face, new_photo, random_unit};
+use likeness_engine::index::{self, RebuildParams, TierPolicy};
 use likeness_engine::{FaceId, Library, Page, PersonId, PersonSort};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -44,7 +45,8 @@ fn step_face(lib: &Library, i: u64) -> Option<FaceId> {
         .map(|f| FaceId(f.id))
 }
 
-/// Runs the workload forever, printing `committed <i><sub>` after each commit.
+/// Runs the workload forever, printing `committed <i><sub>` after each commit
+/// (index maintenance every other step commits too, but changes no user data).
 pub fn write_forever(path: &Path) {
     let mut lib = Library::open(path).expect("open library");
     let mut out = std::io::stdout().lock();
@@ -87,7 +89,28 @@ pub fn write_forever(path: &Path) {
             writeln!(out, "committed {i}c").expect("stdout");
             out.flush().expect("stdout");
         }
+        if i % 2 == 1 {
+            // Index maintenance with a tiny policy, so kills also land in
+            // segment builds and swaps: flush the delta into a new segment,
+            // then merge small segments.
+            let db = lib.database();
+            index::rebuild(&db, tiny_index_params()).expect("index flush");
+            index::maintain(&db, tiny_index_params()).expect("index maintain");
+        }
         i += 1;
+    }
+}
+
+/// Index build parameters that make many small segments.
+fn tiny_index_params() -> RebuildParams {
+    RebuildParams {
+        policy: TierPolicy {
+            delta_flush_faces: 4,
+            merge_fan_in: 3,
+            max_segment_faces: 16,
+            compact_tombstone_fraction: 0.25,
+        },
+        ..RebuildParams::default()
     }
 }
 

@@ -1,4 +1,5 @@
-//! Crash test: a child process doing writes is killed with `SIGKILL` at random moments;
+//! Crash test: a child process doing writes (user actions, photo commits, and
+//! index segment flushes and merges) is killed with `SIGKILL` at random moments;
 //! after every kill the library opens, passes `check`, and holds every action
 //! the child reported committed.
 

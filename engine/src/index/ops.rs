@@ -1,9 +1,9 @@
 //! Per-face changes inside the caller's write transaction, and reads.
 
 use super::tables::{
-    DELTA, EMBEDDINGS, FORMAT, IndexTxn, LOG, LOG_SENTINEL, META, META_FORMAT, META_SEGMENT_BYTES,
-    META_SEGMENT_CHUNKS, META_SEGMENT_GEN, META_SEQ, META_TAG, SEGMENT, SEGMENT_FACES, TOMBSTONES,
-    read_meta,
+    DELTA, EMBEDDINGS, FORMAT, IndexTxn, LOG, LOG_SENTINEL, META, META_FORMAT, META_SEGMENT_GEN,
+    META_SEQ, META_TAG, SEGMENT_CHUNKS, SEGMENT_FACES, SEGMENTS, SegmentInfo, TOMBSTONES,
+    read_meta, v1,
 };
 use super::vector::{from_bytes, normalized, to_bytes};
 use super::{IndexError, LOG_KEEP};
@@ -12,29 +12,84 @@ use redb::{ReadableTable, WriteTransaction};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Creates the index tables if missing (idempotent). Call when a library
-/// is created or opened, before any read transaction uses the index.
+/// Creates the index tables if missing (idempotent), and migrates an
+/// older layout. Call when a library is created or opened, before any
+/// read transaction uses the index.
 pub fn create_tables(txn: &WriteTransaction) -> Result<(), IndexError> {
     txn.open_table(EMBEDDINGS)?;
-    txn.open_table(SEGMENT)?;
+    txn.open_table(SEGMENTS)?;
+    txn.open_table(SEGMENT_CHUNKS)?;
     txn.open_table(SEGMENT_FACES)?;
     txn.open_table(DELTA)?;
     txn.open_table(TOMBSTONES)?;
     txn.open_table(LOG)?;
-    let mut meta = txn.open_table(META)?;
-    read_meta(&meta)?;
-    if meta.get(META_FORMAT)?.is_none() {
-        meta.insert(META_FORMAT, FORMAT)?;
-        for key in [
-            META_SEQ,
-            META_TAG,
-            META_SEGMENT_GEN,
-            META_SEGMENT_CHUNKS,
-            META_SEGMENT_BYTES,
-        ] {
-            meta.insert(key, 0)?;
+    let format = {
+        let mut meta = txn.open_table(META)?;
+        read_meta(&meta)?;
+        let format = meta.get(META_FORMAT)?.map(|g| g.value());
+        if format.is_none() {
+            meta.insert(META_FORMAT, FORMAT)?;
+            for key in [META_SEQ, META_TAG, META_SEGMENT_GEN] {
+                meta.insert(key, 0)?;
+            }
         }
+        format
+    };
+    if format == Some(1) {
+        migrate_v1(txn)?;
     }
+    Ok(())
+}
+
+/// Format 1 → 2: the single segment becomes one segment of the tiered
+/// layout, its bytes moved unchanged; its faces become live positions or
+/// tombstones, the delta stays. A new segment generation makes every cache
+/// reload.
+fn migrate_v1(txn: &WriteTransaction) -> Result<(), IndexError> {
+    let (chunks, bytes) = {
+        let meta = txn.open_table(META)?;
+        let get =
+            |k: &str| -> Result<u64, IndexError> { Ok(meta.get(k)?.map_or(0, |g| g.value())) };
+        (get(v1::META_SEGMENT_CHUNKS)?, get(v1::META_SEGMENT_BYTES)?)
+    };
+    if bytes > 0 {
+        let id = fresh_tag();
+        let old = txn.open_table(v1::SEGMENT)?;
+        let mut new = txn.open_table(SEGMENT_CHUNKS)?;
+        for chunk in 0..chunks {
+            let g = old.get(chunk)?.ok_or_else(|| {
+                IndexError::Corrupt(format!("format-1 segment chunk {chunk} is missing"))
+            })?;
+            new.insert((id, chunk), g.value())?;
+        }
+        let dead_faces = txn.open_table(v1::TOMBSTONES)?;
+        let mut live = txn.open_table(SEGMENT_FACES)?;
+        let mut dead = txn.open_table(TOMBSTONES)?;
+        let mut info = SegmentInfo {
+            chunks,
+            bytes,
+            ..SegmentInfo::default()
+        };
+        for row in txn.open_table(v1::SEGMENT_FACES)?.iter()? {
+            let face = row?.0.value();
+            info.points += 1;
+            if dead_faces.get(face)?.is_some() {
+                dead.insert((face, id), ())?;
+                info.tombstones += 1;
+            } else {
+                live.insert(face, id)?;
+            }
+        }
+        txn.open_table(SEGMENTS)?.insert(id, info.to_tuple())?;
+    }
+    txn.delete_table(v1::SEGMENT)?;
+    txn.delete_table(v1::SEGMENT_FACES)?;
+    txn.delete_table(v1::TOMBSTONES)?;
+    let mut meta = txn.open_table(META)?;
+    meta.remove(v1::META_SEGMENT_CHUNKS)?;
+    meta.remove(v1::META_SEGMENT_BYTES)?;
+    meta.insert(META_SEGMENT_GEN, fresh_tag())?;
+    meta.insert(META_FORMAT, FORMAT)?;
     Ok(())
 }
 
@@ -52,9 +107,7 @@ pub fn put(txn: &WriteTransaction, face: FaceId, embedding: &[f32]) -> Result<()
     let unit = normalized(embedding)?;
     txn.open_table(EMBEDDINGS)?
         .insert(face.0, to_bytes(&unit).as_slice())?;
-    if txn.open_table(SEGMENT_FACES)?.get(face.0)?.is_some() {
-        txn.open_table(TOMBSTONES)?.insert(face.0, ())?;
-    }
+    retire(txn, face.0)?;
     txn.open_table(DELTA)?.insert(face.0, ())?;
     log_change(txn, face.0)
 }
@@ -65,11 +118,33 @@ pub fn remove(txn: &WriteTransaction, face: FaceId) -> Result<bool, IndexError> 
         return Ok(false);
     }
     txn.open_table(DELTA)?.remove(face.0)?;
-    if txn.open_table(SEGMENT_FACES)?.get(face.0)?.is_some() {
-        txn.open_table(TOMBSTONES)?.insert(face.0, ())?;
-    }
+    retire(txn, face.0)?;
     log_change(txn, face.0)?;
     Ok(true)
+}
+
+/// Tombstones the face's live segment position, if it has one, and counts
+/// it in that segment's description.
+fn retire(txn: &WriteTransaction, face: u64) -> Result<(), IndexError> {
+    let Some(segment) = txn
+        .open_table(SEGMENT_FACES)?
+        .remove(face)?
+        .map(|g| g.value())
+    else {
+        return Ok(());
+    };
+    txn.open_table(TOMBSTONES)?.insert((face, segment), ())?;
+    let mut segments = txn.open_table(SEGMENTS)?;
+    // A missing segment is corruption `check` reports and `repair` clears;
+    // removing a face must still work then (repair itself removes faces).
+    let info = segments
+        .get(segment)?
+        .map(|g| SegmentInfo::from_tuple(g.value()));
+    if let Some(mut info) = info {
+        info.tombstones += 1;
+        segments.insert(segment, info.to_tuple())?;
+    }
+    Ok(())
 }
 
 /// The embedding of a face (unit length), if it has one.

@@ -1,9 +1,7 @@
 //! The HNSW segment: building, (de)serialising, chunked storage and search.
 
 use super::IndexError;
-use super::tables::{
-    META, META_SEGMENT_BYTES, META_SEGMENT_CHUNKS, META_SEGMENT_GEN, SEGMENT, SEGMENT_FACES,
-};
+use super::tables::{SEGMENT_CHUNKS, SEGMENTS, SegmentInfo};
 use super::vector::QPoint;
 use instant_distance::{Builder, HnswMap, Search};
 use redb::WriteTransaction;
@@ -98,33 +96,36 @@ fn with_ef_search(bytes: &[u8], ef: usize) -> Result<Vec<u8>, IndexError> {
     Ok(out)
 }
 
-/// Replaces the stored segment (chunks, face list, meta) with `bytes` over
-/// `ids`, under a new unique `segment_gen`; empty `bytes` store "no
-/// segment".
+/// Stores a new segment's chunks and description under `id`, with
+/// `tombstones` of its `points` already dead; returns the description.
 pub fn store(
     txn: &WriteTransaction,
+    id: u64,
     bytes: &[u8],
-    ids: &[u64],
-    segment_gen: u64,
-) -> Result<(), IndexError> {
-    txn.delete_table(SEGMENT)?;
-    txn.delete_table(SEGMENT_FACES)?;
-    let mut chunks = txn.open_table(SEGMENT)?;
+    points: u64,
+    tombstones: u64,
+) -> Result<SegmentInfo, IndexError> {
+    let mut chunks = txn.open_table(SEGMENT_CHUNKS)?;
     let mut n = 0u64;
     for chunk in bytes.chunks(SEGMENT_CHUNK_BYTES) {
-        chunks.insert(n, chunk)?;
+        chunks.insert((id, n), chunk)?;
         n += 1;
     }
-    let mut faces = txn.open_table(SEGMENT_FACES)?;
-    let mut sorted = ids.to_vec();
-    sorted.sort_unstable();
-    for id in sorted {
-        faces.insert(id, ())?;
-    }
-    let mut meta = txn.open_table(META)?;
-    meta.insert(META_SEGMENT_GEN, segment_gen)?;
-    meta.insert(META_SEGMENT_CHUNKS, n)?;
-    meta.insert(META_SEGMENT_BYTES, bytes.len() as u64)?;
+    let info = SegmentInfo {
+        points,
+        tombstones,
+        chunks: n,
+        bytes: bytes.len() as u64,
+    };
+    txn.open_table(SEGMENTS)?.insert(id, info.to_tuple())?;
+    Ok(info)
+}
+
+/// Deletes a segment's chunks and description (not its face positions).
+pub fn delete(txn: &WriteTransaction, id: u64) -> Result<(), IndexError> {
+    let mut chunks = txn.open_table(SEGMENT_CHUNKS)?;
+    chunks.retain_in((id, 0)..=(id, u64::MAX), |_, _| false)?;
+    txn.open_table(SEGMENTS)?.remove(id)?;
     Ok(())
 }
 

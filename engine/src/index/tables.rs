@@ -11,16 +11,24 @@ use redb::{
 pub const EMBEDDINGS: TableDefinition<u64, &[u8]> = TableDefinition::new("embeddings");
 /// Index bookkeeping: see the `META_*` keys.
 pub const META: TableDefinition<&str, u64> = TableDefinition::new("index_meta");
-/// Chunk number → bytes of the serialized HNSW segment (concatenated in
-/// chunk order).
-pub const SEGMENT: TableDefinition<u64, &[u8]> = TableDefinition::new("index_segment");
-/// Faces the current segment was built over (live or tombstoned).
-pub const SEGMENT_FACES: TableDefinition<u64, ()> = TableDefinition::new("index_segment_faces");
-/// Faces whose current embedding is scanned exactly (not in the segment).
+/// Segment id → its description `(points, tombstones, chunks, bytes)`:
+/// how many faces it was built over, how many of those are tombstoned, and
+/// the number and total size of its stored chunks.
+pub const SEGMENTS: TableDefinition<u64, (u64, u64, u64, u64)> =
+    TableDefinition::new("index_segments");
+/// (segment id, chunk number) → bytes of that serialised HNSW segment
+/// (concatenated in chunk order).
+pub const SEGMENT_CHUNKS: TableDefinition<(u64, u64), &[u8]> =
+    TableDefinition::new("index_segment_chunks");
+/// Face → the segment whose point for it is live (current). A face has at
+/// most one live position, so a face is never found in two segments.
+pub const SEGMENT_FACES: TableDefinition<u64, u64> = TableDefinition::new("index_live");
+/// Faces whose current embedding is scanned exactly (not in any segment).
 pub const DELTA: TableDefinition<u64, ()> = TableDefinition::new("index_delta");
-/// Segment faces whose segment vector is no longer current (removed or
-/// replaced since the build).
-pub const TOMBSTONES: TableDefinition<u64, ()> = TableDefinition::new("index_tombstones");
+/// (face, segment): a point of that segment that is no longer current
+/// (the face was removed or replaced since the build); searches drop it.
+/// Keyed by face first, so a face's tombstones are one range.
+pub const TOMBSTONES: TableDefinition<(u64, u64), ()> = TableDefinition::new("index_dead");
 /// Change log: sequence number → (change tag, face id). Lets an in-memory
 /// [`super::VectorIndex`] catch up with a transaction by replaying only the
 /// faces changed since its cached state. Bounded to [`super::LOG_KEEP`]
@@ -37,16 +45,64 @@ pub const META_FORMAT: &str = "format";
 pub const META_SEQ: &str = "seq";
 /// Meta key: unique tag of the last change.
 pub const META_TAG: &str = "tag";
-/// Meta key: unique id of the current segment, new at every swap or
-/// repair (0: never built). The segment is empty when its size is 0.
+/// Meta key: unique id of the current set of segments, new at every swap
+/// or repair (0: never built).
 pub const META_SEGMENT_GEN: &str = "segment_gen";
-/// Meta key: number of chunks of the current segment.
-pub const META_SEGMENT_CHUNKS: &str = "segment_chunks";
-/// Meta key: total bytes of the current segment.
-pub const META_SEGMENT_BYTES: &str = "segment_bytes";
 
-/// Current value of [`META_FORMAT`].
-pub const FORMAT: u64 = 1;
+/// Current value of [`META_FORMAT`]: 2 is the tiered layout (several
+/// segments); 1 had one segment and is migrated by
+/// [`super::create_tables`].
+pub const FORMAT: u64 = 2;
+
+/// Format-1 tables, read only to migrate them.
+pub(super) mod v1 {
+    use redb::TableDefinition;
+    /// Chunk → bytes of the single segment.
+    pub const SEGMENT: TableDefinition<u64, &[u8]> = TableDefinition::new("index_segment");
+    /// Faces the single segment was built over.
+    pub const SEGMENT_FACES: TableDefinition<u64, ()> = TableDefinition::new("index_segment_faces");
+    /// Segment faces no longer current.
+    pub const TOMBSTONES: TableDefinition<u64, ()> = TableDefinition::new("index_tombstones");
+    /// Meta key: number of chunks of the single segment.
+    pub const META_SEGMENT_CHUNKS: &str = "segment_chunks";
+    /// Meta key: total bytes of the single segment.
+    pub const META_SEGMENT_BYTES: &str = "segment_bytes";
+}
+
+/// What [`SEGMENTS`] says about one segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Faces the segment was built over.
+    pub points: u64,
+    /// How many of them are tombstoned.
+    pub tombstones: u64,
+    /// Stored chunks.
+    pub chunks: u64,
+    /// Serialised size.
+    pub bytes: u64,
+}
+
+impl SegmentInfo {
+    /// Points that are still live.
+    pub fn live(&self) -> u64 {
+        self.points.saturating_sub(self.tombstones)
+    }
+
+    /// The [`SEGMENTS`] value.
+    pub(super) fn to_tuple(self) -> (u64, u64, u64, u64) {
+        (self.points, self.tombstones, self.chunks, self.bytes)
+    }
+
+    /// From a [`SEGMENTS`] value.
+    pub(super) fn from_tuple((points, tombstones, chunks, bytes): (u64, u64, u64, u64)) -> Self {
+        Self {
+            points,
+            tombstones,
+            chunks,
+            bytes,
+        }
+    }
+}
 
 /// Version of the index state a transaction sees.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,12 +111,8 @@ pub struct Meta {
     pub seq: u64,
     /// Unique tag of the last change.
     pub tag: u64,
-    /// Current segment id, new at every swap or repair.
+    /// Id of the current set of segments, new at every swap or repair.
     pub segment_gen: u64,
-    /// Number of segment chunks.
-    pub segment_chunks: u64,
-    /// Segment size in bytes.
-    pub segment_bytes: u64,
 }
 
 /// Callback over (face id, stored embedding bytes).
@@ -88,24 +140,36 @@ pub trait IndexTxn: sealed::Sealed {
     /// Calls `f` for every stored embedding in id order.
     #[doc(hidden)]
     fn scan_embeddings(&self, f: &mut BytesFn<'_>) -> Result<(), IndexError>;
-    /// All keys of a set table ([`DELTA`], [`TOMBSTONES`], [`SEGMENT_FACES`]).
+    /// All delta faces, in id order.
     #[doc(hidden)]
-    fn set_keys(&self, table: TableDefinition<u64, ()>) -> Result<Vec<u64>, IndexError>;
-    /// Whether a set table contains `id`.
+    fn delta_faces(&self) -> Result<Vec<u64>, IndexError>;
+    /// Whether `id` is in the delta.
     #[doc(hidden)]
-    fn set_contains(&self, table: TableDefinition<u64, ()>, id: u64) -> Result<bool, IndexError>;
-    /// Number of entries in a set table.
+    fn in_delta(&self, id: u64) -> Result<bool, IndexError>;
+    /// Number of delta faces.
     #[doc(hidden)]
-    fn set_len(&self, table: TableDefinition<u64, ()>) -> Result<u64, IndexError>;
+    fn delta_len(&self) -> Result<u64, IndexError>;
+    /// Every segment, in id order.
+    #[doc(hidden)]
+    fn segments(&self) -> Result<Vec<(u64, SegmentInfo)>, IndexError>;
+    /// Every live segment position (face, segment), in face order.
+    #[doc(hidden)]
+    fn live_positions(&self) -> Result<Vec<(u64, u64)>, IndexError>;
+    /// Every tombstone (face, segment), in face order.
+    #[doc(hidden)]
+    fn tombstones(&self) -> Result<Vec<(u64, u64)>, IndexError>;
+    /// The segments in which `face` has a tombstone.
+    #[doc(hidden)]
+    fn tombstones_of(&self, face: u64) -> Result<Vec<u64>, IndexError>;
     /// Tag of log entry `seq`, when it is still in the log.
     #[doc(hidden)]
     fn log_tag(&self, seq: u64) -> Result<Option<u64>, IndexError>;
     /// Face ids of log entries after `seq`, in order.
     #[doc(hidden)]
     fn log_after(&self, seq: u64) -> Result<Vec<u64>, IndexError>;
-    /// The concatenated segment chunks.
+    /// The concatenated chunks of one segment.
     #[doc(hidden)]
-    fn segment_bytes(&self, meta: &Meta) -> Result<Vec<u8>, IndexError>;
+    fn segment_bytes(&self, id: u64, info: &SegmentInfo) -> Result<Vec<u8>, IndexError>;
 }
 
 mod sealed {
@@ -128,8 +192,6 @@ pub(super) fn read_meta(t: &impl ReadableTable<&'static str, u64>) -> Result<Met
         seq: get(META_SEQ)?,
         tag: get(META_TAG)?,
         segment_gen: get(META_SEGMENT_GEN)?,
-        segment_chunks: get(META_SEGMENT_CHUNKS)?,
-        segment_bytes: get(META_SEGMENT_BYTES)?,
     })
 }
 
@@ -162,8 +224,8 @@ macro_rules! impl_index_txn {
                 Ok(())
             }
 
-            fn set_keys(&self, table: TableDefinition<u64, ()>) -> Result<Vec<u64>, IndexError> {
-                let t = self.open_table(table)?;
+            fn delta_faces(&self) -> Result<Vec<u64>, IndexError> {
+                let t = self.open_table(DELTA)?;
                 let mut out = Vec::with_capacity(usize::try_from(t.len()?).unwrap_or(0));
                 for row in t.iter()? {
                     out.push(row?.0.value());
@@ -171,16 +233,50 @@ macro_rules! impl_index_txn {
                 Ok(out)
             }
 
-            fn set_contains(
-                &self,
-                table: TableDefinition<u64, ()>,
-                id: u64,
-            ) -> Result<bool, IndexError> {
-                Ok(self.open_table(table)?.get(id)?.is_some())
+            fn in_delta(&self, id: u64) -> Result<bool, IndexError> {
+                Ok(self.open_table(DELTA)?.get(id)?.is_some())
             }
 
-            fn set_len(&self, table: TableDefinition<u64, ()>) -> Result<u64, IndexError> {
-                Ok(self.open_table(table)?.len()?)
+            fn delta_len(&self) -> Result<u64, IndexError> {
+                Ok(self.open_table(DELTA)?.len()?)
+            }
+
+            fn segments(&self) -> Result<Vec<(u64, SegmentInfo)>, IndexError> {
+                let t = self.open_table(SEGMENTS)?;
+                let mut out = Vec::new();
+                for row in t.iter()? {
+                    let (k, v) = row?;
+                    out.push((k.value(), SegmentInfo::from_tuple(v.value())));
+                }
+                Ok(out)
+            }
+
+            fn live_positions(&self) -> Result<Vec<(u64, u64)>, IndexError> {
+                let t = self.open_table(SEGMENT_FACES)?;
+                let mut out = Vec::with_capacity(usize::try_from(t.len()?).unwrap_or(0));
+                for row in t.iter()? {
+                    let (k, v) = row?;
+                    out.push((k.value(), v.value()));
+                }
+                Ok(out)
+            }
+
+            fn tombstones(&self) -> Result<Vec<(u64, u64)>, IndexError> {
+                let t = self.open_table(TOMBSTONES)?;
+                let mut out = Vec::with_capacity(usize::try_from(t.len()?).unwrap_or(0));
+                for row in t.iter()? {
+                    out.push(row?.0.value());
+                }
+                Ok(out)
+            }
+
+            fn tombstones_of(&self, face: u64) -> Result<Vec<u64>, IndexError> {
+                let t = self.open_table(TOMBSTONES)?;
+                let mut out = Vec::new();
+                for row in t.range((face, 0)..=(face, u64::MAX))? {
+                    out.push(row?.0.value().1);
+                }
+                Ok(out)
             }
 
             fn log_tag(&self, seq: u64) -> Result<Option<u64>, IndexError> {
@@ -196,20 +292,20 @@ macro_rules! impl_index_txn {
                 Ok(out)
             }
 
-            fn segment_bytes(&self, meta: &Meta) -> Result<Vec<u8>, IndexError> {
-                let t = self.open_table(SEGMENT)?;
-                let mut out = Vec::with_capacity(usize::try_from(meta.segment_bytes).unwrap_or(0));
-                for chunk in 0..meta.segment_chunks {
-                    let g = t.get(chunk)?.ok_or_else(|| {
-                        IndexError::Corrupt(format!("segment chunk {chunk} is missing"))
+            fn segment_bytes(&self, id: u64, info: &SegmentInfo) -> Result<Vec<u8>, IndexError> {
+                let t = self.open_table(SEGMENT_CHUNKS)?;
+                let mut out = Vec::with_capacity(usize::try_from(info.bytes).unwrap_or(0));
+                for chunk in 0..info.chunks {
+                    let g = t.get((id, chunk))?.ok_or_else(|| {
+                        IndexError::Corrupt(format!("chunk {chunk} of segment {id} is missing"))
                     })?;
                     out.extend_from_slice(g.value());
                 }
-                if out.len() as u64 != meta.segment_bytes {
+                if out.len() as u64 != info.bytes {
                     return Err(IndexError::Corrupt(format!(
-                        "segment has {} bytes, meta says {}",
+                        "segment {id} has {} bytes, its description says {}",
                         out.len(),
-                        meta.segment_bytes
+                        info.bytes
                     )));
                 }
                 Ok(out)

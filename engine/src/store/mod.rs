@@ -143,8 +143,9 @@ impl Library {
         Arc::clone(&self.db)
     }
 
-    /// True when the index's delta has grown enough that a segment rebuild
-    /// (run off the engine thread, see `index::rebuild`) is due.
+    /// True when an index maintenance step (flush the delta into a new
+    /// segment, or merge, compact or drop segments; run off the engine
+    /// thread, see `index::maintain`) is due.
     pub fn index_needs_rebuild(&self) -> Result<bool, StorageError> {
         Ok(index::needs_rebuild(&self.read()?)?)
     }
