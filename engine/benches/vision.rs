@@ -5,7 +5,7 @@
 //!
 //! `cargo bench -p likeness-engine --bench vision`
 //! Env: `LIKENESS_SHARED` (test data), `LIKENESS_DEVICE`, `LIKENESS_BENCH_BATCH`
-//! (images per detector run, default 8), `LIKENESS_BENCH_LIMIT` (use N images spread over the set), `LIKENESS_REFERENCE_PYTHON` (a Python
+//! (images per detector run, default 2, as `likeness detect`), `LIKENESS_BENCH_LIMIT` (use N images spread over the set), `LIKENESS_REFERENCE_PYTHON` (a Python
 //! with insightface 2.1, onnxruntime and opencv; default
 //! `/root/.cache/likeness/venv/bin/python`; `none` skips the reference).
 
@@ -46,7 +46,7 @@ fn main() {
     let batch: usize = std::env::var("LIKENESS_BENCH_BATCH")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+        .unwrap_or(2);
 
     let t = Instant::now();
     let pack = ModelPack::load(&shared.join("models"), "buffalo_sc").expect("model pack");
