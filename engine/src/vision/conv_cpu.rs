@@ -11,14 +11,15 @@
 //! cache:
 //!
 //! - 1×1 (pointwise): one matrix product (the `gemm` crate, burn flex's
-//!   own, with its AVX-512 kernels) per image, written over the bias; over
-//!   planes of at most 40×40, one product over the whole batch instead;
+//!   own, with its AVX-512 kernels) per image, then one vectorised pass
+//!   adding the bias and the activation; over planes of at most 40×40, one
+//!   product over the whole batch instead;
 //! - other ungrouped ones (RGB first layers, SCRFD's 3×3 necks and heads): a
 //!   direct convolution, 16 output channels × 16 columns of sums held in
 //!   vector registers while every tap adds to them, so nothing is unrolled
-//!   into memory (im2col + gemm measured 10 and 24 GFLOP/s on the first
-//!   layer and the heads, the direct kernel 10 and 23, and 37 against 23 on
-//!   the 16-channel necks);
+//!   into memory (measured on a shared machine, im2col + gemm against the
+//!   direct kernel: 10 and 10 GFLOP/s on the first layer, 24 and 23 on the
+//!   heads, 23 and 37 on the 16-channel necks);
 //! - grouped (depthwise, and MobileFaceNet's groups of two): a direct
 //!   stencil, where each kernel tap is one multiply-add over a contiguous
 //!   output row, a loop the compiler vectorises.
@@ -231,8 +232,8 @@ impl ConvCpu {
         }
         let in_image = shape[1] * shape[2] * shape[3];
         let out_image = out_shape[1] * out_shape[2] * out_shape[3];
-        // Every value is written (the bias first), so stale contents do not
-        // matter.
+        // Every value is written (by the matrix product, or the bias before
+        // the direct kernels add to it), so stale contents do not matter.
         let mut out = pool.take(out_shape.iter().product());
         if out_image == 0 {
             return Ok((out, out_shape));

@@ -114,10 +114,11 @@ enum Op {
     },
     /// A grouped convolution with a few input channels per group (ArcFace
     /// MobileFaceNet's second layer: 64 groups of 2), run as that many
-    /// depthwise convolutions over gathered input channels, summed. burn's
-    /// flex backend has a fast depthwise kernel, while its general grouped
-    /// path makes one tiny matrix product per group and tile (measured: the
-    /// layer took a third of the embedder's time).
+    /// depthwise convolutions over gathered input channels, summed. Used
+    /// where burn runs the convolutions (the GPU, and dilated ones on the
+    /// CPU): burn has fast depthwise kernels, while its general grouped path
+    /// makes one tiny matrix product per group and tile (measured on flex:
+    /// the layer took a third of the embedder's time).
     GroupedConv {
         /// For each input channel of a group: the input channel that feeds
         /// each output channel, and the depthwise weight `[out, 1, kh, kw]`.
