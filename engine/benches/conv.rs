@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData, module};
-use likeness_engine::vision::conv_cpu::ConvCpu;
+use likeness_engine::vision::conv_cpu::{BufferPool, ConvCpu};
 
 /// `(name, [out, in/groups, k, k], stride, groups, input h = w)`.
 const SHAPES: &[(&str, [usize; 4], usize, usize, usize)] = &[
@@ -105,13 +105,17 @@ fn main() {
                 let y = module::conv2d(x.clone(), w.clone(), Some(b.clone()), options.clone());
                 std::hint::black_box(y.into_data());
             },
-            7,
+            15,
         );
+        // Outputs recycled as in the graph (`Graph::run`): a fresh buffer
+        // each run would time the kernel faulting its pages in.
+        let pool = BufferPool::default();
         let ours_ms = median_ms(
             || {
-                std::hint::black_box(conv.run(&input, input_shape).expect("run"));
+                let (out, _) = conv.run_with(&input, input_shape, &pool).expect("run");
+                pool.give(std::hint::black_box(out));
             },
-            7,
+            15,
         );
         flex_total += flex_ms;
         ours_total += ours_ms;

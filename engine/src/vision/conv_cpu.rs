@@ -12,7 +12,7 @@
 //!
 //! - 1×1 (pointwise): one matrix product (the `gemm` crate, burn flex's
 //!   own, with its AVX-512 kernels) per image, then one vectorised pass
-//!   adding the bias and the activation; over planes of at most 40×40, one
+//!   adding the bias and the activation; over planes of at most 8×8, one
 //!   product over the whole batch instead;
 //! - other ungrouped ones (RGB first layers, SCRFD's 3×3 necks and heads): a
 //!   direct convolution, 16 output channels × 16 columns of sums held in
@@ -39,8 +39,10 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 /// Plane size (`h·w`) up to which a 1×1 convolution runs as one matrix
-/// product over the whole batch ([`ConvCpu::pointwise_batched`]).
-const MAX_BATCHED_POINTWISE_PLANE: usize = 40 * 40;
+/// product over the whole batch ([`ConvCpu::pointwise_batched`]). Above it
+/// one product per image is as wide and saves regrouping the planes (at
+/// 40×40, the regrouping took as long as the product).
+const MAX_BATCHED_POINTWISE_PLANE: usize = 8 * 8;
 
 /// The activation applied to a convolution's output.
 #[derive(Clone, Debug, PartialEq)]
@@ -255,8 +257,8 @@ impl ConvCpu {
     /// A 1×1 convolution over small planes as one matrix product over the
     /// whole batch: the input is regrouped channel-major (`[c, n, h·w]`), so
     /// the product is `out × c` by `c × n·h·w` instead of `n` thin ones
-    /// (MobileFaceNet's 14×14 and 7×7 layers: `h·w` of 196 and 49 columns
-    /// leave most of each matrix-product tile empty).
+    /// (MobileFaceNet's 7×7 layers: `h·w` of 49 columns leave most of each
+    /// matrix-product tile empty).
     fn pointwise_batched(&self, input: &[f32], shape: [usize; 4], pool: &BufferPool) -> Vec<f32> {
         let [n, c, h, w] = shape;
         let (plane, cols) = (h * w, n * h * w);
@@ -313,13 +315,11 @@ impl ConvCpu {
             self.finish(out, plane, 0, true);
             return;
         }
-        // The direct kernels add to the bias.
-        for (o, b) in out.chunks_mut(plane).zip(&self.bias) {
-            o.fill(*b);
-        }
         if let Some((blocked, block)) = direct {
             self.image_direct(input, out, g, blocked, *block, parallel);
-        } else if parallel {
+            return;
+        }
+        if parallel {
             let per_group = self.out_channels / self.groups * plane;
             out.par_chunks_mut(per_group)
                 .enumerate()
@@ -361,8 +361,8 @@ impl ConvCpu {
     }
 
     /// A direct convolution of one image: every input plane is phased
-    /// once, then [`direct`] adds the taps to the output (which holds the
-    /// bias).
+    /// once, then [`direct`] writes the output, bias and activation
+    /// included.
     fn image_direct(
         &self,
         input: &[f32],
@@ -372,6 +372,7 @@ impl ConvCpu {
         block: usize,
         parallel: bool,
     ) {
+        let slopes = self.negative_slopes();
         with_scratch(|scratch| {
             let buffers = &mut scratch.planes;
             buffers.resize_with(self.in_per_group, PhasedBuffer::default);
@@ -380,11 +381,13 @@ impl ConvCpu {
                 .zip(input.chunks_exact(g.h * g.w))
                 .map(|(buffer, plane)| buffer.fill(plane, g, self.stride, self.padding))
                 .collect();
-            let shape = |out_channels| DirectShape {
+            let shape = |first: usize, out_channels: usize| DirectShape {
                 out_channels,
                 kernel: self.kernel,
                 out_h: g.out_h,
                 out_w: g.out_w,
+                bias: &self.bias[first..first + out_channels],
+                negative_slope: &slopes[first..first + out_channels],
             };
             if parallel {
                 // A lone image: its channel blocks in parallel.
@@ -392,15 +395,25 @@ impl ConvCpu {
                 let taps = self.in_per_group * self.kernel[0] * self.kernel[1];
                 out.par_chunks_mut(block * plane)
                     .zip(blocked.par_chunks(block * taps))
-                    .for_each(|(out, blocked)| {
-                        let s = shape(out.len() / plane.max(1));
+                    .enumerate()
+                    .for_each(|(i, (out, blocked))| {
+                        let s = shape(i * block, out.len() / plane.max(1));
                         direct(out, &planes, blocked, block, &s);
                     });
             } else {
-                direct(out, &planes, blocked, block, &shape(self.out_channels));
+                direct(out, &planes, blocked, block, &shape(0, self.out_channels));
             }
         });
-        self.finish(out, g.out_h * g.out_w, 0, false);
+    }
+
+    /// Per output channel, what the activation multiplies a negative value
+    /// by: 1 for none, 0 for `ReLU`, the slope for `PReLU`.
+    fn negative_slopes(&self) -> Vec<f32> {
+        match &self.activation {
+            Activation::Identity => vec![1.0; self.out_channels],
+            Activation::Relu => vec![0.0; self.out_channels],
+            Activation::PRelu(slope) => slope.clone(),
+        }
     }
 
     /// One group of a grouped convolution by direct stencil; `out` holds the
@@ -410,6 +423,30 @@ impl ConvCpu {
         let plane_in = g.h * g.w;
         let plane_out = g.out_h * g.out_w;
         let out_per_group = self.out_channels / self.groups;
+        let first = group * out_per_group;
+        if let ([3, 3], 1, 1) = (self.kernel, self.in_per_group, out_per_group) {
+            // Depthwise 3×3: the whole output in one pass.
+            let taps: &[f32; 9] = self.weight[first * 9..][..9].try_into().expect("nine taps");
+            let slope = match &self.activation {
+                Activation::Identity => 1.0,
+                Activation::Relu => 0.0,
+                Activation::PRelu(slope) => slope[first],
+            };
+            with_scratch(|scratch| {
+                let p = scratch.phased.fill(
+                    &input[first * plane_in..][..plane_in],
+                    g,
+                    self.stride,
+                    self.padding,
+                );
+                depthwise3(out, &p, taps, self.bias[first], slope, g.out_w);
+            });
+            return;
+        }
+        // The stencils add to the bias.
+        for (o, b) in out.chunks_mut(plane_out).zip(&self.bias[first..]) {
+            o.fill(*b);
+        }
         with_scratch(|scratch| {
             let phased = &mut scratch.phased;
             for j in 0..self.in_per_group {
@@ -428,7 +465,7 @@ impl ConvCpu {
             }
         });
         // While the group's planes are still in cache.
-        self.finish(out, plane_out, group * out_per_group, false);
+        self.finish(out, plane_out, first, false);
     }
 
     /// Adds the bias (when `add_bias`) and applies the activation to
@@ -537,6 +574,65 @@ fn stencil_avx2(out: &mut [f32], p: &Phased, taps: &[f32], kernel: [usize; 2], o
     stencil_rows::<true>(out, p, taps, kernel, out_w);
 }
 
+/// One depthwise 3×3 output plane: `out = activation(bias + taps ∗ p)`,
+/// where a negative sum is multiplied by `slope`, in one pass over each
+/// output row (the general [`stencil`] adds one kernel row at a time to an
+/// output already holding the bias, then the activation is another pass),
+/// with AVX2 and FMA when the CPU has them.
+fn depthwise3(out: &mut [f32], p: &Phased, taps: &[f32; 9], bias: f32, slope: f32, out_w: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+        #[allow(unsafe_code)]
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        unsafe {
+            depthwise3_avx2(out, p, taps, bias, slope, out_w);
+        }
+        return;
+    }
+    depthwise3_rows::<false>(out, p, taps, bias, slope, out_w);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn depthwise3_avx2(
+    out: &mut [f32],
+    p: &Phased,
+    taps: &[f32; 9],
+    bias: f32,
+    slope: f32,
+    out_w: usize,
+) {
+    depthwise3_rows::<true>(out, p, taps, bias, slope, out_w);
+}
+
+#[inline(always)]
+fn depthwise3_rows<const FMA: bool>(
+    out: &mut [f32],
+    p: &Phased,
+    taps: &[f32; 9],
+    bias: f32,
+    slope: f32,
+    out_w: usize,
+) {
+    // Where each tap reads, found once per plane, not once per row (the
+    // divisions by the stride cost more than a 28-column row's sums).
+    let offsets: [usize; 9] = std::array::from_fn(|t| p.tap_offset(t / 3, t % 3));
+    for (oy, row) in out.chunks_exact_mut(out_w).enumerate() {
+        // Slices of one known length, so the loop has no bounds checks and
+        // vectorises.
+        let n = row.len();
+        let base = p.row_base(oy);
+        let input: [&[f32]; 9] = std::array::from_fn(|t| &p.data[base + offsets[t]..][..n]);
+        for x in 0..n {
+            let mut v = bias;
+            for (w, src) in taps.iter().zip(&input) {
+                v = mul_add::<FMA>(*w, src[x], v);
+            }
+            row[x] = if v < 0.0 { v * slope } else { v };
+        }
+    }
+}
+
 /// `a * b + c`, fused when `FMA` (only where the CPU has it: otherwise
 /// `mul_add` is a slow library call).
 #[inline(always)]
@@ -553,16 +649,18 @@ fn stencil_rows<const FMA: bool>(
     [kh, kw]: [usize; 2],
     out_w: usize,
 ) {
+    // As in `depthwise3_rows`: tap positions once per plane.
+    let offsets: Vec<usize> = (0..kh * kw).map(|t| p.tap_offset(t / kw, t % kw)).collect();
     for (oy, row) in out.chunks_exact_mut(out_w).enumerate() {
         // Slices of one known length, so the loops below have no bounds
         // checks and vectorise.
         let n = row.len();
+        let base = p.row_base(oy);
+        let tap = |dy: usize, dx: usize| &p.data[base + offsets[dy * kw + dx]..][..n];
         for dy in 0..kh {
             let w = &taps[dy * kw..][..kw];
             if let [w0, w1, w2] = *w {
-                let a = &p.row(oy, dy, 0, n)[..n];
-                let b = &p.row(oy, dy, 1, n)[..n];
-                let c = &p.row(oy, dy, 2, n)[..n];
+                let (a, b, c) = (tap(dy, 0), tap(dy, 1), tap(dy, 2));
                 for x in 0..n {
                     let v = mul_add::<FMA>(w0, a[x], row[x]);
                     let v = mul_add::<FMA>(w1, b[x], v);
@@ -570,7 +668,7 @@ fn stencil_rows<const FMA: bool>(
                 }
             } else {
                 for (dx, w) in w.iter().enumerate() {
-                    let src = &p.row(oy, dy, dx, n)[..n];
+                    let src = tap(dy, dx);
                     for x in 0..n {
                         row[x] = mul_add::<FMA>(*w, src[x], row[x]);
                     }
@@ -594,17 +692,56 @@ fn direct_block_channels(out_channels: usize, parallel: bool) -> usize {
 }
 
 /// What [`direct_rows`] computes.
-struct DirectShape {
+struct DirectShape<'a> {
     out_channels: usize,
     kernel: [usize; 2],
     out_h: usize,
     out_w: usize,
+    /// One per output channel.
+    bias: &'a [f32],
+    /// One per output channel: see [`ConvCpu::negative_slopes`].
+    negative_slope: &'a [f32],
 }
 
-/// Adds a direct convolution of `planes` (one per input channel) with the
-/// blocked weights (see [`ConvCpu::blocked_weights`], `block` channels per
-/// block) to `out` (`[out_channels, out_h × out_w]`), with the widest
-/// vectors the CPU has.
+/// Where each tap (input channel, kernel row, kernel column, in the order
+/// of the blocked weights) reads, relative to an output position's
+/// [`Phased::row_base`] plus its column.
+struct Taps {
+    /// The plane and the offset in it, per tap.
+    at: Vec<(usize, usize)>,
+    /// How many values every plane holds (they share one geometry).
+    len: usize,
+    /// The largest offset.
+    max_offset: usize,
+}
+
+impl Taps {
+    fn new(planes: &[Phased], [kh, kw]: [usize; 2]) -> Self {
+        let at: Vec<(usize, usize)> = planes
+            .iter()
+            .enumerate()
+            .flat_map(|(i, p)| {
+                (0..kh).flat_map(move |dy| (0..kw).map(move |dx| (i, p.tap_offset(dy, dx))))
+            })
+            .collect();
+        Self {
+            len: planes.iter().map(|p| p.data.len()).min().unwrap_or(0),
+            max_offset: at.iter().map(|(_, o)| *o).max().unwrap_or(0),
+            at,
+        }
+    }
+
+    /// Whether `lanes` values from `base` plus every tap's offset lie
+    /// inside every plane.
+    fn all_inside(&self, base: usize, lanes: usize) -> bool {
+        base + self.max_offset + lanes <= self.len
+    }
+}
+
+/// Writes a direct convolution of `planes` (one per input channel) with
+/// the blocked weights (see [`ConvCpu::blocked_weights`], `block` channels
+/// per block), plus the bias and through the activation, to `out`
+/// (`[out_channels, out_h × out_w]`), with the widest vectors the CPU has.
 fn direct(out: &mut [f32], planes: &[Phased], blocked: &[f32], block: usize, s: &DirectShape) {
     #[cfg(target_arch = "x86_64")]
     {
@@ -643,43 +780,73 @@ fn direct(out: &mut [f32], planes: &[Phased], blocked: &[f32], block: usize, s: 
 /// [`direct_rows`] written with x86 vector intrinsics: left to itself the
 /// compiler vectorised the generic version across channels, with gathers
 /// (measured 2-4 GFLOP/s), instead of keeping one register per channel.
+/// Away from a plane's end every tap is one unaligned vector load at a
+/// precomputed offset (finding each tap's position with two divisions and
+/// copying its inputs through the stack had held SCRFD's first layer to
+/// about 30 GFLOP/s).
 #[cfg(target_arch = "x86_64")]
 macro_rules! direct_kernel {
-    ($name:ident, $feature:literal, $vector:ty, $lanes:literal, $channels:literal, $splat:ident, $fmadd:ident) => {
+    (
+        $name:ident, $feature:literal, $vector:ty, $lanes:literal, $channels:literal,
+        $splat:ident, $fmadd:ident, $loadu:ident, $storeu:ident, $max:ident, $min:ident
+    ) => {
         #[target_feature(enable = $feature)]
+        #[allow(unsafe_code)]
         fn $name(out: &mut [f32], planes: &[Phased], blocked: &[f32], s: &DirectShape) {
             use std::arch::x86_64::*;
-            let [kh, kw] = s.kernel;
-            let taps = planes.len() * kh * kw;
+            let Some(first) = planes.first() else {
+                return;
+            };
+            let taps = Taps::new(planes, s.kernel);
             let plane = s.out_h * s.out_w;
-            for (b, weights) in blocked.chunks_exact(taps * $channels).enumerate() {
-                let channels = s.out_channels.saturating_sub(b * $channels).min($channels);
+            for (b, weights) in blocked.chunks_exact(taps.at.len() * $channels).enumerate() {
+                let c0 = b * $channels;
+                let channels = s.out_channels.saturating_sub(c0).min($channels);
+                let (mut bias, mut slope) = ([0.0f32; $channels], [1.0f32; $channels]);
+                bias[..channels].copy_from_slice(&s.bias[c0..c0 + channels]);
+                slope[..channels].copy_from_slice(&s.negative_slope[c0..c0 + channels]);
+                let weights: Vec<&[f32; $channels]> = weights
+                    .chunks_exact($channels)
+                    .filter_map(|w| w.try_into().ok())
+                    .collect();
                 for oy in 0..s.out_h {
+                    let row = first.row_base(oy);
                     for x0 in (0..s.out_w).step_by($lanes) {
-                        let mut sums: [$vector; $channels] = [$splat(0.0); $channels];
-                        let mut tap_weights = weights.chunks_exact($channels);
-                        for p in planes {
-                            for dy in 0..kh {
-                                for dx in 0..kw {
-                                    let Some(Ok(w)) =
-                                        tap_weights.next().map(<&[f32; $channels]>::try_from)
-                                    else {
-                                        return;
-                                    };
-                                    let v: $vector =
-                                        bytemuck::cast(p.lanes::<$lanes>(oy, dy, dx, x0));
-                                    for c in 0..$channels {
-                                        sums[c] = $fmadd($splat(w[c]), v, sums[c]);
-                                    }
+                        let base = row + x0;
+                        let mut sums: [$vector; $channels] =
+                            std::array::from_fn(|c| $splat(bias[c]));
+                        if taps.all_inside(base, $lanes) {
+                            for (w, (p, offset)) in weights.iter().zip(&taps.at) {
+                                let data = planes[*p].data;
+                                // SAFETY: `base + offset + lanes` is at most
+                                // the plane's length (`all_inside`).
+                                let v = unsafe { $loadu(data.as_ptr().add(base + offset)) };
+                                for c in 0..$channels {
+                                    sums[c] = $fmadd($splat(w[c]), v, sums[c]);
+                                }
+                            }
+                        } else {
+                            for (w, (p, offset)) in weights.iter().zip(&taps.at) {
+                                let v: $vector =
+                                    bytemuck::cast(planes[*p].lanes_at::<$lanes>(base + offset));
+                                for c in 0..$channels {
+                                    sums[c] = $fmadd($splat(w[c]), v, sums[c]);
                                 }
                             }
                         }
                         let lanes = (s.out_w - x0).min($lanes);
-                        for (c, sum) in sums.iter().enumerate().take(channels) {
-                            let sum: [f32; $lanes] = bytemuck::cast(*sum);
-                            let at = (b * $channels + c) * plane + oy * s.out_w + x0;
-                            for (d, v) in out[at..at + lanes].iter_mut().zip(&sum) {
-                                *d += v;
+                        let zero = $splat(0.0);
+                        for c in 0..channels {
+                            let y =
+                                $fmadd($splat(slope[c]), $min(sums[c], zero), $max(sums[c], zero));
+                            let at = (c0 + c) * plane + oy * s.out_w + x0;
+                            let dst = &mut out[at..at + lanes];
+                            if lanes == $lanes {
+                                // SAFETY: `dst` holds exactly one vector.
+                                unsafe { $storeu(dst.as_mut_ptr(), y) };
+                            } else {
+                                let y: [f32; $lanes] = bytemuck::cast(y);
+                                dst.copy_from_slice(&y[..lanes]);
                             }
                         }
                     }
@@ -697,7 +864,11 @@ direct_kernel!(
     16,
     16,
     _mm512_set1_ps,
-    _mm512_fmadd_ps
+    _mm512_fmadd_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_max_ps,
+    _mm512_min_ps
 );
 #[cfg(target_arch = "x86_64")]
 direct_kernel!(
@@ -707,7 +878,11 @@ direct_kernel!(
     16,
     8,
     _mm512_set1_ps,
-    _mm512_fmadd_ps
+    _mm512_fmadd_ps,
+    _mm512_loadu_ps,
+    _mm512_storeu_ps,
+    _mm512_max_ps,
+    _mm512_min_ps
 );
 #[cfg(target_arch = "x86_64")]
 direct_kernel!(
@@ -717,14 +892,19 @@ direct_kernel!(
     8,
     8,
     _mm256_set1_ps,
-    _mm256_fmadd_ps
+    _mm256_fmadd_ps,
+    _mm256_loadu_ps,
+    _mm256_storeu_ps,
+    _mm256_max_ps,
+    _mm256_min_ps
 );
 
 /// The direct convolution, `CO` output channels by `L` output columns at a
 /// time: their `CO × L` sums stay in registers while every tap (input
 /// channel, kernel row, kernel column) adds its `L` inputs times its `CO`
 /// weights, so each input value is loaded once per block and nothing is
-/// unrolled into memory.
+/// unrolled into memory. The sums start at the bias and pass through the
+/// activation on their way out.
 #[inline(always)]
 fn direct_rows<const CO: usize, const L: usize, const FMA: bool>(
     out: &mut [f32],
@@ -732,33 +912,31 @@ fn direct_rows<const CO: usize, const L: usize, const FMA: bool>(
     blocked: &[f32],
     s: &DirectShape,
 ) {
-    let [kh, kw] = s.kernel;
-    let taps = planes.len() * kh * kw;
+    let Some(first) = planes.first() else {
+        return;
+    };
+    let taps = Taps::new(planes, s.kernel);
     let plane = s.out_h * s.out_w;
-    for (b, weights) in blocked.chunks_exact(taps * CO).enumerate() {
-        let channels = CO.min(s.out_channels - b * CO);
+    for (b, weights) in blocked.chunks_exact(taps.at.len() * CO).enumerate() {
+        let c0 = b * CO;
+        let channels = CO.min(s.out_channels - c0);
         for oy in 0..s.out_h {
+            let row = first.row_base(oy);
             for x0 in (0..s.out_w).step_by(L) {
-                let mut sums = [[0.0f32; L]; CO];
-                let mut tap_weights = weights.chunks_exact(CO);
-                for p in planes {
-                    for dy in 0..kh {
-                        for dx in 0..kw {
-                            let Some(Ok(w)) = tap_weights.next().map(<&[f32; CO]>::try_from) else {
-                                return;
-                            };
-                            let v = p.lanes::<L>(oy, dy, dx, x0);
-                            for c in 0..CO {
-                                axpy::<L, FMA>(w[c], &v, &mut sums[c]);
-                            }
-                        }
+                let mut sums: [[f32; L]; CO] =
+                    std::array::from_fn(|c| [s.bias.get(c0 + c).copied().unwrap_or(0.0); L]);
+                for (w, (p, offset)) in weights.chunks_exact(CO).zip(&taps.at) {
+                    let v = planes[*p].lanes_at::<L>(row + x0 + offset);
+                    for c in 0..CO {
+                        axpy::<L, FMA>(w[c], &v, &mut sums[c]);
                     }
                 }
                 let lanes = L.min(s.out_w - x0);
                 for (c, sum) in sums.iter().enumerate().take(channels) {
-                    let dst = &mut out[(b * CO + c) * plane + oy * s.out_w + x0..][..lanes];
+                    let slope = s.negative_slope[c0 + c];
+                    let dst = &mut out[(c0 + c) * plane + oy * s.out_w + x0..][..lanes];
                     for (d, v) in dst.iter_mut().zip(sum) {
-                        *d += v;
+                        *d = if *v < 0.0 { v * slope } else { *v };
                     }
                 }
             }
@@ -935,6 +1113,27 @@ impl PhasedBuffer {
                 self.data[base + left..][..g.w].copy_from_slice(src);
                 continue;
             }
+            if sx == 2 {
+                // Image columns 2i and 2i + 1 go to positions i + a0 and
+                // i + b0 of opposite phases: one pass over pairs, which the
+                // compiler vectorises (the general loop below is scalar).
+                let (even, odd) = self.data[base..][..2 * phase_w].split_at_mut(phase_w);
+                let (dst_a, dst_b) = if left % 2 == 0 {
+                    (even, odd)
+                } else {
+                    (odd, even)
+                };
+                let (a0, b0) = (left / 2, left.div_ceil(2));
+                let pairs = src.chunks_exact(2);
+                if let [last] = pairs.remainder() {
+                    dst_a[a0 + g.w / 2] = *last;
+                }
+                for ((a, b), pair) in dst_a[a0..].iter_mut().zip(&mut dst_b[b0..]).zip(pairs) {
+                    *a = pair[0];
+                    *b = pair[1];
+                }
+                continue;
+            }
             for phase in 0..sx {
                 // The first position whose padded column j * sx + phase is
                 // in the image, and that column's image column.
@@ -958,13 +1157,23 @@ impl PhasedBuffer {
 }
 
 impl Phased<'_> {
-    /// `L` inputs of tap `(dy, dx)` along output row `oy` from column `x0`
-    /// (past the row's end: whatever follows, or zeros at the buffer's end;
-    /// those lanes are never stored).
+    /// Where output row `oy`'s inputs start: tap `(dy, dx)` of output
+    /// column `x` reads at `row_base(oy) + tap_offset(dy, dx) + x`.
     #[inline(always)]
-    fn lanes<const L: usize>(&self, oy: usize, dy: usize, dx: usize, x0: usize) -> [f32; L] {
-        let [sy, sx] = self.stride;
-        let start = ((oy * sy + dy) * sx + dx % sx) * self.phase_w + dx / sx + x0;
+    fn row_base(&self, oy: usize) -> usize {
+        oy * self.stride[0] * self.stride[1] * self.phase_w
+    }
+
+    /// See [`Self::row_base`].
+    fn tap_offset(&self, dy: usize, dx: usize) -> usize {
+        let sx = self.stride[1];
+        (dy * sx + dx % sx) * self.phase_w + dx / sx
+    }
+
+    /// `L` values from `start` (past the end: zeros; those lanes belong to
+    /// columns past the row's end and are never stored).
+    #[inline(always)]
+    fn lanes_at<const L: usize>(&self, start: usize) -> [f32; L] {
         let mut v = [0.0; L];
         if let Some(s) = self.data.get(start..start + L) {
             v.copy_from_slice(s);
@@ -974,17 +1183,19 @@ impl Phased<'_> {
         }
         v
     }
-
-    /// The `len` inputs of tap `(dy, dx)` along output row `oy`.
-    #[inline(always)]
-    fn row(&self, oy: usize, dy: usize, dx: usize, len: usize) -> &[f32] {
-        let [sy, sx] = self.stride;
-        let start = ((oy * sy + dy) * sx + dx % sx) * self.phase_w + dx / sx;
-        &self.data[start..][..len]
-    }
 }
 
+/// Columns (or rows) of one matrix-product task: below this a task's
+/// packing and start-up outweigh what a second core gains.
+const MIN_TASK_SPAN: usize = 64;
+
 /// `out[m × n] = lhs[m × k] · rhs[k × n]`, all row-major.
+///
+/// With `parallel`, the product is cut into independent blocks (of output
+/// columns when `n ≥ m`, else of rows), one per pool thread, each one
+/// single-threaded product: a block waits for no other, so a thread busy
+/// with something else (decoding the next photos) delays only the block it
+/// would have taken, which another steals.
 ///
 /// # Panics
 /// If a slice is shorter than its matrix (a bug in the caller: every caller
@@ -992,38 +1203,132 @@ impl Phased<'_> {
 #[allow(unsafe_code)]
 fn matmul(m: usize, n: usize, k: usize, lhs: &[f32], rhs: &[f32], out: &mut [f32], parallel: bool) {
     assert!(lhs.len() >= m * k && rhs.len() >= k * n && out.len() >= m * n);
-    let (Ok(n_i), Ok(k_i)) = (isize::try_from(n), isize::try_from(k)) else {
-        panic!("matrix too large");
-    };
-    let parallelism = if parallel {
-        gemm::Parallelism::Rayon(0)
+    let tasks = if parallel {
+        rayon::current_num_threads()
     } else {
-        gemm::Parallelism::None
+        1
     };
-    // SAFETY: the assertion above bounds every access: `out` is `m` rows of
-    // `n` (row stride `n`, column stride 1), `lhs` `m` rows of `k`, `rhs` `k`
-    // rows of `n`, and the three do not alias (one `&mut`, two `&`).
+    let by_columns = n >= m;
+    let span = if by_columns { n } else { m };
+    // Multiples of 16: whole vector registers for the product's kernel.
+    let block = span.div_ceil(tasks).max(MIN_TASK_SPAN).next_multiple_of(16);
+    if block >= span {
+        gemm_block(m, n, k, Block::whole(lhs, rhs, out, n, k));
+        return;
+    }
+    if by_columns {
+        let out = SharedOut(out.as_mut_ptr());
+        (0..n.div_ceil(block)).into_par_iter().for_each(|b| {
+            let c0 = b * block;
+            let cols = block.min(n - c0);
+            // SAFETY: blocks are disjoint column ranges `c0..c0 + cols` of
+            // `out`, so no two tasks write the same value; `out` outlives the
+            // parallel loop, which returns only when every task has.
+            let out = unsafe { out.at(c0) };
+            gemm_block(
+                m,
+                cols,
+                k,
+                Block {
+                    lhs: lhs.as_ptr(),
+                    lhs_row: k,
+                    rhs: rhs[c0..].as_ptr(),
+                    rhs_row: n,
+                    out,
+                    out_row: n,
+                },
+            );
+        });
+    } else {
+        out[..m * n]
+            .par_chunks_mut(block * n)
+            .zip(lhs[..m * k].par_chunks(block * k))
+            .for_each(|(out, lhs)| {
+                let rows = out.len() / n;
+                gemm_block(rows, n, k, Block::whole(lhs, rhs, out, n, k));
+            });
+    }
+}
+
+/// A row-major output block's base pointer, sent to the tasks that write
+/// disjoint parts of it.
+#[derive(Clone, Copy)]
+struct SharedOut(*mut f32);
+
+impl SharedOut {
+    /// The pointer `offset` values past the base.
+    ///
+    /// # Safety
+    /// `offset` must lie inside the allocation the base points into.
+    #[allow(unsafe_code)]
+    unsafe fn at(self, offset: usize) -> *mut f32 {
+        // SAFETY: the caller keeps `offset` inside the allocation.
+        unsafe { self.0.add(offset) }
+    }
+}
+
+// SAFETY: each task writes only its own disjoint block (see `matmul`).
+#[allow(unsafe_code)]
+unsafe impl Send for SharedOut {}
+// SAFETY: as above; the pointer itself is only read.
+#[allow(unsafe_code)]
+unsafe impl Sync for SharedOut {}
+
+/// The operands of one block product: base pointers and row strides (in
+/// values; columns are contiguous).
+struct Block {
+    lhs: *const f32,
+    lhs_row: usize,
+    rhs: *const f32,
+    rhs_row: usize,
+    out: *mut f32,
+    out_row: usize,
+}
+
+impl Block {
+    /// Whole matrices: `lhs` is `· × k`, `rhs` and `out` are `· × n`.
+    fn whole(lhs: &[f32], rhs: &[f32], out: &mut [f32], n: usize, k: usize) -> Self {
+        Self {
+            lhs: lhs.as_ptr(),
+            lhs_row: k,
+            rhs: rhs.as_ptr(),
+            rhs_row: n,
+            out: out.as_mut_ptr(),
+            out_row: n,
+        }
+    }
+}
+
+/// `out[m × n] = lhs[m × k] · rhs[k × n]` on this thread, through the
+/// strides of `b`. Callers (only [`matmul`]) have checked that every row
+/// and column addressed lies inside its slice.
+#[allow(unsafe_code)]
+fn gemm_block(m: usize, n: usize, k: usize, b: Block) {
+    let stride = |s: usize| isize::try_from(s).expect("matrix too large");
+    // SAFETY: `matmul` bounds every access (its assertion, and blocks cut
+    // inside the asserted sizes); `out` does not alias `lhs` or `rhs` (one
+    // came from a `&mut`, the others from `&`).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            out.as_mut_ptr(),
+            b.out,
             1,
-            n_i,
+            stride(b.out_row),
             false,
-            lhs.as_ptr(),
+            b.lhs,
             1,
-            k_i,
-            rhs.as_ptr(),
+            stride(b.lhs_row),
+            b.rhs,
             1,
-            n_i,
+            stride(b.rhs_row),
             1.0,
             1.0,
             false,
             false,
             false,
-            parallelism,
+            gemm::Parallelism::None,
         );
     }
 }
@@ -1140,6 +1445,13 @@ mod tests {
                 });
             }
         }
+        // More output channels than columns: the product is cut into
+        // blocks of rows (above, of columns).
+        check(&Case {
+            hw: [3, 3],
+            batch: 1,
+            ..case([160, 5, 1, 1], 1, 0, 1)
+        });
     }
 
     #[test]
@@ -1236,7 +1548,7 @@ mod tests {
     fn portable_direct_kernel_matches_the_vector_one() {
         let (c, h, w) = (5, 7, 19);
         let input = values(c * h * w, 7);
-        let conv = ConvCpu::new(
+        let mut conv = ConvCpu::new(
             values(11 * c * 9, 8),
             [11, c, 3, 3],
             Some(values(11, 9)),
@@ -1245,6 +1557,7 @@ mod tests {
             1,
         )
         .expect("valid");
+        assert!(conv.fuse(Activation::PRelu(values(11, 10))));
         let (expected, shape) = conv.run(&input, [1, c, h, w]).expect("runs");
         let g = conv.geometry(h, w).expect("fits");
         let plane = g.out_h * g.out_w;
@@ -1255,16 +1568,15 @@ mod tests {
                 .zip(input.chunks_exact(h * w))
                 .map(|(b, p)| b.fill(p, &g, conv.stride, conv.padding))
                 .collect();
-            let mut out: Vec<f32> = conv
-                .bias
-                .iter()
-                .flat_map(|b| std::iter::repeat_n(*b, plane))
-                .collect();
+            let mut out = vec![f32::NAN; 11 * plane];
+            let slopes = conv.negative_slopes();
             let s = DirectShape {
                 out_channels: 11,
                 kernel: [3, 3],
                 out_h: g.out_h,
                 out_w: g.out_w,
+                bias: &conv.bias,
+                negative_slope: &slopes,
             };
             let blocked = conv.blocked_weights(block);
             if block == 16 {
