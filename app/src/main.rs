@@ -9,6 +9,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    likeness_engine::allocator::keep_freed_memory();
     let args = cli::Args::parse();
     match cli::run(args) {
         Ok(code) => code,

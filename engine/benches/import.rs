@@ -104,6 +104,8 @@ fn summary_line(what: &str, s: &ImportSummary, secs: f64) {
 }
 
 fn main() {
+    // As the app does (`app/src/main.rs`).
+    likeness_engine::allocator::keep_freed_memory();
     let shared = shared_dir();
     let faces = shared.join("faces");
     if !faces.is_dir() {

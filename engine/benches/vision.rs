@@ -18,6 +18,8 @@ use likeness_engine::vision::{DetectRecord, DevicePreference, Vision};
 use likeness_testkit::{peak_rss_mib, run_reference, shared_dir};
 
 fn main() {
+    // As the app does (`app/src/main.rs`).
+    likeness_engine::allocator::keep_freed_memory();
     let shared = shared_dir();
     let faces = shared.join("faces");
     let reference = faces.join("reference/insightface_buffalo_sc.jsonl");

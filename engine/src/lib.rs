@@ -1,6 +1,7 @@
 //! The Likeness engine: the library store, its vector index, vision and
 //! recognition, driven by the app over channels. See `ARCHITECTURE.md`.
 
+pub mod allocator;
 pub mod centroid;
 pub mod engine;
 pub mod error;
