@@ -5,7 +5,9 @@
 //!
 //! `cargo bench -p likeness-engine --bench vision`
 //! Env: `LIKENESS_SHARED` (test data), `LIKENESS_DEVICE`, `LIKENESS_BENCH_BATCH`
-//! (images per detector run, default 2, as `likeness detect`), `LIKENESS_BENCH_LIMIT` (use N images spread over the set), `LIKENESS_REFERENCE_PYTHON` (a Python
+//! (photos in flight at once, default 8, as `likeness detect`),
+//! `LIKENESS_BENCH_LIMIT` (use N images spread over the set),
+//! `LIKENESS_REFERENCE_PYTHON` (a Python
 //! with insightface 2.1, onnxruntime and opencv; default
 //! `/root/.cache/likeness/venv/bin/python`; `none` skips the reference).
 
@@ -48,7 +50,7 @@ fn main() {
     let batch: usize = std::env::var("LIKENESS_BENCH_BATCH")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+        .unwrap_or(8);
 
     let t = Instant::now();
     let pack = ModelPack::load(&shared.join("models"), "buffalo_sc").expect("model pack");
@@ -82,11 +84,11 @@ fn main() {
         a.saturating_sub(b).as_secs_f64() * 1000.0 / n
     };
     println!(
-        "likeness: {} images, {faces_found} faces in {secs:.2} s = {ours:.2} images/s (batch {batch})",
+        "likeness: {} images, {faces_found} faces in {secs:.2} s = {ours:.2} images/s ({batch} in flight)",
         paths.len()
     );
     println!(
-        "  per image: decode+letterbox {:.1} ms (thread pool, overlapped), detect {:.1} ms, align {:.2} ms, embed {:.1} ms",
+        "  per image, summed over the photos in flight: decode+letterbox {:.1} ms, detect {:.1} ms, align {:.2} ms, embed {:.1} ms",
         ms(after.decode, before.decode),
         ms(after.detect, before.detect),
         ms(after.align, before.align),

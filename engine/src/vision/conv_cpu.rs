@@ -1276,6 +1276,7 @@ unsafe impl Sync for SharedOut {}
 
 /// The operands of one block product: base pointers and row strides (in
 /// values; columns are contiguous).
+#[derive(Clone, Copy)]
 struct Block {
     lhs: *const f32,
     lhs_row: usize,

@@ -78,7 +78,11 @@ pub struct DetectedFace {
     pub embedding: Embedding,
 }
 
-/// Accumulated time spent per stage (summed over threads for decoding).
+/// One photo's width, height and faces, or why it could not be decoded.
+pub type PhotoOutcome = Result<(u32, u32, Vec<DetectedFace>), DecodeError>;
+
+/// Accumulated time spent per stage, summed over the threads (photos run
+/// side by side in [`Vision::detect_paths`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StageTimes {
     /// Reading and decoding files (plus the detector letterbox, done alongside).
@@ -450,60 +454,51 @@ impl Vision {
         }))
     }
 
-    /// Processes many files: decoding (and letterboxing) runs on a thread pool
-    /// while this thread runs the models, `batch` photos per detector run.
-    /// `on_result` receives each path's index and outcome, in order.
+    /// Processes many files, `in_flight` photos at a time. Each photo is one
+    /// task on the rayon pool, decoded, detected and embedded start to end,
+    /// and the convolutions inside it split into tasks on the same pool: a
+    /// core that finishes its photo (or waits inside one) takes work from
+    /// another, and one photo's decoding overlaps another's inference
+    /// without a stage waiting on a queue. `on_result` receives each path's
+    /// index and outcome, in order.
     pub fn detect_paths<P, F>(
         &self,
         paths: &[P],
-        batch: usize,
+        in_flight: usize,
         mut on_result: F,
     ) -> Result<(), VisionError>
     where
         P: AsRef<Path> + Sync,
-        F: FnMut(usize, Result<(u32, u32, Vec<DetectedFace>), DecodeError>),
+        F: FnMut(usize, PhotoOutcome),
     {
-        let batch = batch.max(1);
-        let det_size = self.det_size;
-        let (tx, rx) = crossbeam_channel::bounded::<Vec<(usize, Result<Prepared, DecodeError>)>>(2);
-        std::thread::scope(|scope| {
-            let stats = &self.stats;
-            scope.spawn(move || {
-                for (ci, chunk) in paths.chunks(batch).enumerate() {
-                    let prepared: Vec<_> = chunk
-                        .par_iter()
-                        .enumerate()
-                        .map(|(i, p)| {
-                            let t = Instant::now();
-                            let r = prepare_path(p.as_ref(), det_size);
-                            add(&stats.decode, t);
-                            (ci * batch + i, r)
-                        })
-                        .collect();
-                    if tx.send(prepared).is_err() {
-                        return;
-                    }
-                }
-            });
-            for chunk in rx {
-                let mut ok = Vec::new();
-                let mut idx = Vec::new();
-                for (i, r) in chunk {
-                    match r {
-                        Ok(p) => {
-                            idx.push(i);
-                            ok.push(p);
-                        }
-                        Err(e) => on_result(i, Err(e)),
-                    }
-                }
-                let faces = self.detect_prepared(&ok)?;
-                for ((i, p), f) in idx.into_iter().zip(&ok).zip(faces) {
-                    on_result(i, Ok((p.image.width, p.image.height, f)));
-                }
+        let in_flight = in_flight.max(1);
+        for (ci, chunk) in paths.chunks(in_flight).enumerate() {
+            let results: Vec<_> = chunk
+                .par_iter()
+                .map(|p| self.detect_path(p.as_ref()))
+                .collect();
+            for (i, r) in results.into_iter().enumerate() {
+                on_result(ci * in_flight + i, r?);
             }
-            Ok(())
-        })
+        }
+        Ok(())
+    }
+
+    /// One file: its size and faces, or why it could not be decoded (the
+    /// outer error: the models failed).
+    fn detect_path(&self, path: &Path) -> Result<PhotoOutcome, VisionError> {
+        let t = Instant::now();
+        let prepared = prepare_path(path, self.det_size);
+        add(&self.stats.decode, t);
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        let faces = self
+            .detect_prepared(std::slice::from_ref(&prepared))?
+            .pop()
+            .unwrap_or_default();
+        Ok(Ok((prepared.image.width, prepared.image.height, faces)))
     }
 
     /// The JSON record (`likeness detect --json` line) for one file.
@@ -518,17 +513,18 @@ impl Vision {
         }
     }
 
-    /// JSON records for many files, decoding in parallel with inference.
+    /// JSON records for many files, `in_flight` photos at a time (see
+    /// [`Self::detect_paths`]).
     pub fn detect_records(
         &self,
         paths: &[String],
-        batch: usize,
+        in_flight: usize,
     ) -> Result<Vec<DetectRecord>, VisionError> {
         let mut out: Vec<DetectRecord> = paths
             .iter()
             .map(|p| DetectRecord::error(p, "not processed"))
             .collect();
-        self.detect_paths(paths, batch, |i, r| {
+        self.detect_paths(paths, in_flight, |i, r| {
             out[i] = match r {
                 Ok((w, h, faces)) => DetectRecord::faces(&paths[i], w, h, &faces),
                 Err(e) => DetectRecord::error(&paths[i], &e.to_string()),
