@@ -439,7 +439,12 @@ impl ConvCpu {
                     self.stride,
                     self.padding,
                 );
-                depthwise3(out, &p, taps, self.bias[first], slope, g.out_w);
+                let kernel = Depthwise3 {
+                    taps,
+                    bias: self.bias[first],
+                    slope,
+                };
+                depthwise3(out, &p, &kernel, g.out_w);
             });
             return;
         }
@@ -579,41 +584,35 @@ fn stencil_avx2(out: &mut [f32], p: &Phased, taps: &[f32], kernel: [usize; 2], o
 /// output row (the general [`stencil`] adds one kernel row at a time to an
 /// output already holding the bias, then the activation is another pass),
 /// with AVX2 and FMA when the CPU has them.
-fn depthwise3(out: &mut [f32], p: &Phased, taps: &[f32; 9], bias: f32, slope: f32, out_w: usize) {
+fn depthwise3(out: &mut [f32], p: &Phased, k: &Depthwise3, out_w: usize) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         #[allow(unsafe_code)]
         // SAFETY: the CPU has AVX2 and FMA, checked just above.
         unsafe {
-            depthwise3_avx2(out, p, taps, bias, slope, out_w);
+            depthwise3_avx2(out, p, k, out_w);
         }
         return;
     }
-    depthwise3_rows::<false>(out, p, taps, bias, slope, out_w);
+    depthwise3_rows::<false>(out, p, k, out_w);
+}
+
+/// One channel of a depthwise 3×3 convolution: its taps, bias, and what
+/// its activation multiplies a negative sum by.
+struct Depthwise3<'a> {
+    taps: &'a [f32; 9],
+    bias: f32,
+    slope: f32,
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn depthwise3_avx2(
-    out: &mut [f32],
-    p: &Phased,
-    taps: &[f32; 9],
-    bias: f32,
-    slope: f32,
-    out_w: usize,
-) {
-    depthwise3_rows::<true>(out, p, taps, bias, slope, out_w);
+fn depthwise3_avx2(out: &mut [f32], p: &Phased, k: &Depthwise3, out_w: usize) {
+    depthwise3_rows::<true>(out, p, k, out_w);
 }
 
 #[inline(always)]
-fn depthwise3_rows<const FMA: bool>(
-    out: &mut [f32],
-    p: &Phased,
-    taps: &[f32; 9],
-    bias: f32,
-    slope: f32,
-    out_w: usize,
-) {
+fn depthwise3_rows<const FMA: bool>(out: &mut [f32], p: &Phased, k: &Depthwise3, out_w: usize) {
     // Where each tap reads, found once per plane, not once per row (the
     // divisions by the stride cost more than a 28-column row's sums).
     let offsets: [usize; 9] = std::array::from_fn(|t| p.tap_offset(t / 3, t % 3));
@@ -624,11 +623,11 @@ fn depthwise3_rows<const FMA: bool>(
         let base = p.row_base(oy);
         let input: [&[f32]; 9] = std::array::from_fn(|t| &p.data[base + offsets[t]..][..n]);
         for x in 0..n {
-            let mut v = bias;
-            for (w, src) in taps.iter().zip(&input) {
+            let mut v = k.bias;
+            for (w, src) in k.taps.iter().zip(&input) {
                 v = mul_add::<FMA>(*w, src[x], v);
             }
-            row[x] = if v < 0.0 { v * slope } else { v };
+            row[x] = if v < 0.0 { v * k.slope } else { v };
         }
     }
 }
