@@ -17,16 +17,20 @@
 //! - other ungrouped ones (RGB first layers, SCRFD's 3×3 necks and heads): a
 //!   direct convolution, 16 output channels × 16 columns of sums held in
 //!   vector registers while every tap adds to them, so nothing is unrolled
-//!   into memory (measured on a shared machine, im2col + gemm against the
-//!   direct kernel: 10 and 10 GFLOP/s on the first layer, 24 and 23 on the
-//!   heads, 23 and 37 on the 16-channel necks);
-//! - grouped (depthwise, and MobileFaceNet's groups of two): a direct
-//!   stencil, where each kernel tap is one multiply-add over a contiguous
-//!   output row, a loop the compiler vectorises.
+//!   into memory, then stored with the bias and activation (SCRFD's first
+//!   layer at 42-52 GFLOP/s, `cargo bench --bench conv`; an im2col + gemm
+//!   comparison was last made while `gemm` still ran with debug
+//!   assertions, and is not repeated here);
+//! - depthwise 3×3: all nine taps, the bias and the activation in one pass
+//!   over each output row;
+//! - other grouped ones (MobileFaceNet's groups of two): a direct stencil,
+//!   where each kernel tap is one multiply-add over a contiguous output
+//!   row, a loop the compiler vectorises.
 //!
-//! The last two read their input through a padded, stride-phased copy of
+//! The last three read their input through a padded, stride-phased copy of
 //! each plane ([`Phased`]), so no tap ever tests a border. The `ReLU` or
-//! `PReLU` that follows in the graph is applied while the output is hot.
+//! `PReLU` that follows in the graph is applied in the store, or while the
+//! output is hot.
 //! Dilated convolutions are not handled here (the graph keeps burn's).
 
 // The small helpers of the vector kernels are `#[inline(always)]` so that
