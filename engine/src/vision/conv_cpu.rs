@@ -413,10 +413,17 @@ impl ConvCpu {
     /// Per output channel, what the activation multiplies a negative value
     /// by: 1 for none, 0 for `ReLU`, the slope for `PReLU`.
     fn negative_slopes(&self) -> Vec<f32> {
+        (0..self.out_channels)
+            .map(|c| self.negative_slope(c))
+            .collect()
+    }
+
+    /// [`Self::negative_slopes`] of one channel.
+    fn negative_slope(&self, channel: usize) -> f32 {
         match &self.activation {
-            Activation::Identity => vec![1.0; self.out_channels],
-            Activation::Relu => vec![0.0; self.out_channels],
-            Activation::PRelu(slope) => slope.clone(),
+            Activation::Identity => 1.0,
+            Activation::Relu => 0.0,
+            Activation::PRelu(slope) => slope.get(channel).copied().unwrap_or(1.0),
         }
     }
 
@@ -431,11 +438,7 @@ impl ConvCpu {
         if let ([3, 3], 1, 1) = (self.kernel, self.in_per_group, out_per_group) {
             // Depthwise 3×3: the whole output in one pass.
             let taps: &[f32; 9] = self.weight[first * 9..][..9].try_into().expect("nine taps");
-            let slope = match &self.activation {
-                Activation::Identity => 1.0,
-                Activation::Relu => 0.0,
-                Activation::PRelu(slope) => slope[first],
-            };
+            let slope = self.negative_slope(first);
             with_scratch(|scratch| {
                 let p = scratch.phased.fill(
                     &input[first * plane_in..][..plane_in],
@@ -1597,31 +1600,15 @@ mod tests {
 
     #[test]
     fn bad_shapes_are_errors() {
-        let bad = |r: Result<ConvCpu, ConvCpuError>| r.expect_err("must be refused");
-        bad(ConvCpu::new(
-            vec![0.0; 5],
-            [1, 1, 3, 3],
-            None,
-            [1, 1],
-            [0; 4],
-            1,
-        ));
-        bad(ConvCpu::new(
-            vec![0.0; 27],
-            [3, 1, 3, 3],
-            None,
-            [1, 1],
-            [0; 4],
-            2,
-        ));
-        bad(ConvCpu::new(
-            vec![0.0; 9],
-            [1, 1, 3, 3],
-            Some(vec![0.0; 2]),
-            [1, 1],
-            [0; 4],
-            1,
-        ));
+        let bad = |weights: usize, shape: [usize; 4], bias: Option<Vec<f32>>, groups: usize| {
+            ConvCpu::new(vec![0.0; weights], shape, bias, [1, 1], [0; 4], groups)
+                .expect_err("must be refused")
+        };
+        // Too few weights; groups that do not divide the outputs; a bias of
+        // the wrong length.
+        bad(5, [1, 1, 3, 3], None, 1);
+        bad(27, [3, 1, 3, 3], None, 2);
+        bad(9, [1, 1, 3, 3], Some(vec![0.0; 2]), 1);
         let conv =
             ConvCpu::new(vec![0.0; 9], [1, 1, 3, 3], None, [1, 1], [0; 4], 1).expect("valid");
         // Wrong channel count, too small an input, wrong value count.
