@@ -15,8 +15,11 @@ struct Params {
     scale_y: f32,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<u32>;
+// Every binding is read_write, inputs too: burn's runtime (cubecl) carves
+// small buffers out of shared pages, and wgpu refuses one buffer bound both
+// read-only and read-write in a dispatch.
+@group(0) @binding(0) var<storage, read_write> p: Params;
+@group(0) @binding(1) var<storage, read_write> src: array<u32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
 
 fn px(x: u32, y: u32, c: u32) -> i32 {

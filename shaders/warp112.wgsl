@@ -18,9 +18,12 @@ struct Face {
     m1: vec4<f32>,
 }
 
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<u32>;
-@group(0) @binding(2) var<storage, read> faces: array<Face>;
+// Every binding is read_write, inputs too: burn's runtime (cubecl) carves
+// small buffers out of shared pages, and wgpu refuses one buffer bound both
+// read-only and read-write in a dispatch.
+@group(0) @binding(0) var<storage, read_write> p: Params;
+@group(0) @binding(1) var<storage, read_write> src: array<u32>;
+@group(0) @binding(2) var<storage, read_write> faces: array<Face>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
 
 const SIZE: u32 = 112u;

@@ -38,5 +38,16 @@ fn gpu_matches_cpu() {
             let c = cosine(&x.embedding, &y.embedding);
             assert!(c > 0.999, "{rel}: cosine {c}");
         }
+        // A drawn box: the photo is uploaded for the warp on its own.
+        let drawn = a[0].bbox;
+        let on_cpu = cpu.embed_region(&img, drawn).expect("cpu region");
+        let on_gpu = gpu.embed_region(&img, drawn).expect("gpu region");
+        let (on_cpu, on_gpu) = (on_cpu.expect("cpu finds it"), on_gpu.expect("gpu finds it"));
+        let drawn_cosine = cosine(&on_cpu.embedding, &on_gpu.embedding);
+        println!("{rel}: drawn box, cosine {drawn_cosine}");
+        assert!(
+            drawn_cosine > 0.999,
+            "{rel}: drawn box, cosine {drawn_cosine}"
+        );
     }
 }

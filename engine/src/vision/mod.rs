@@ -6,7 +6,10 @@
 //! backend when a GPU exists, otherwise on its `flex` CPU backend. The
 //! pipeline matches insightface's `FaceAnalysis` (the reference): SCRFD on a
 //! 640×640 letterbox ([`detect`]), Umeyama alignment to the ArcFace template
-//! ([`align`]), ArcFace embedding of all faces of a batch at once.
+//! ([`align`]), ArcFace embedding of all faces of a batch at once. On the
+//! GPU the letterbox and the alignment warp are the WGSL shaders of
+//! `shaders/` ([`gpu_prep`]): a photo's pixels are uploaded once and the
+//! models' inputs never come back through the CPU.
 
 pub mod align;
 pub mod conv_cpu;
@@ -36,6 +39,7 @@ pub use record::{DetectRecord, FaceRecord};
 
 use align::ALIGNED_SIZE;
 use detect::Letterbox;
+use gpu_prep::GpuPixels;
 
 /// Default detector input side (insightface's `det_size`).
 pub const DEFAULT_DET_SIZE: usize = 640;
@@ -113,29 +117,44 @@ fn add(counter: &AtomicU64, since: Instant) {
     counter.fetch_add(since.elapsed().as_nanos() as u64, Ordering::Relaxed);
 }
 
-/// An image decoded and letterboxed for the detector.
-#[derive(Debug)]
-pub struct Prepared {
-    /// The decoded photo.
-    pub image: DecodedImage,
-    input: Vec<f32>,
+/// A decoded photo with its detector input built ([`Vision::prepare`]).
+struct Prepared {
+    image: DecodedImage,
+    /// The photo's pixels on the GPU, for the alignment warp.
+    pixels: Option<GpuPixels>,
+    input: DetectorInput,
     letterbox: Letterbox,
 }
 
-/// Decodes a file and prepares its detector input (thread-safe, no model).
-pub fn prepare_path(path: &Path, det_size: usize) -> Result<Prepared, DecodeError> {
-    let image = decode_path(path)?;
-    Ok(prepare_image(image, det_size))
+/// A detector input (planar RGB, normalised, `det` × `det`).
+enum DetectorInput {
+    /// Built on the CPU (`3 * det * det` floats).
+    Host(Vec<f32>),
+    /// Built on the GPU by the letterbox shader (`[1, 3, det, det]`).
+    Device(Box<Tensor<4>>),
 }
 
-/// Prepares the detector input of a decoded image.
-pub fn prepare_image(image: DecodedImage, det_size: usize) -> Prepared {
-    let mut input = vec![0.0f32; 3 * det_size * det_size];
-    let letterbox = detect::letterbox_into(&image, det_size, det_size, &mut input);
-    Prepared {
-        image,
-        input,
-        letterbox,
+/// Where the alignment warp reads a photo's pixels.
+#[derive(Clone, Copy)]
+struct Source<'a> {
+    image: &'a DecodedImage,
+    /// Already on the GPU; on a GPU device a photo without them is uploaded.
+    pixels: Option<&'a GpuPixels>,
+}
+
+impl<'a> Source<'a> {
+    fn host(image: &'a DecodedImage) -> Self {
+        Self {
+            image,
+            pixels: None,
+        }
+    }
+
+    fn of(p: &'a Prepared) -> Self {
+        Self {
+            image: &p.image,
+            pixels: p.pixels.as_ref(),
+        }
     }
 }
 
@@ -144,6 +163,9 @@ pub struct Vision {
     detector: graph::Graph,
     recognizer: graph::Graph,
     device: Device,
+    /// Whether `device` is a GPU, where the shaders of `shaders/` prepare
+    /// the models' inputs.
+    gpu: bool,
     backend: String,
     pack_id: String,
     det_size: usize,
@@ -194,6 +216,7 @@ impl Vision {
             Ok(Self {
                 detector,
                 recognizer,
+                gpu: gpu_prep::is_gpu(&device),
                 device: device.clone(),
                 backend: backend.clone(),
                 pack_id: pack.id().to_owned(),
@@ -244,21 +267,47 @@ impl Vision {
 
     /// Finds and embeds every face of a photo.
     pub fn detect(&self, img: &DecodedImage) -> Result<Vec<DetectedFace>, VisionError> {
-        let prepared = prepare_image(img.clone(), self.det_size);
+        let prepared = self.prepare(img.clone())?;
         Ok(self.detect_prepared(&[prepared])?.pop().unwrap_or_default())
+    }
+
+    /// Builds a photo's detector input: on the GPU with the letterbox
+    /// shader (the pixels stay there for the warp), else on the CPU.
+    fn prepare(&self, image: DecodedImage) -> Result<Prepared, VisionError> {
+        let s = self.det_size;
+        let on_gpu = if self.gpu {
+            guarded(|| {
+                Ok(GpuPixels::upload(&image, &self.device).map(|p| {
+                    let (input, lb) = p.letterbox(s);
+                    (p, input, lb)
+                }))
+            })?
+        } else {
+            None
+        };
+        let (pixels, input, letterbox) = if let Some((p, input, lb)) = on_gpu {
+            (Some(p), DetectorInput::Device(Box::new(input)), lb)
+        } else {
+            let mut input = vec![0.0f32; 3 * s * s];
+            let lb = detect::letterbox_into(&image, s, s, &mut input);
+            (None, DetectorInput::Host(input), lb)
+        };
+        Ok(Prepared {
+            image,
+            pixels,
+            input,
+            letterbox,
+        })
     }
 
     /// Finds and embeds the faces of several prepared photos: one detector run
     /// for the batch, one recognizer run for all their faces.
-    pub fn detect_prepared(
-        &self,
-        batch: &[Prepared],
-    ) -> Result<Vec<Vec<DetectedFace>>, VisionError> {
+    fn detect_prepared(&self, batch: &[Prepared]) -> Result<Vec<Vec<DetectedFace>>, VisionError> {
         let dets = self.run_detector(batch)?;
-        let items: Vec<(&DecodedImage, Landmarks)> = batch
+        let items: Vec<(Source<'_>, Landmarks)> = batch
             .iter()
             .zip(&dets)
-            .flat_map(|(p, ds)| ds.iter().map(move |d| (&p.image, d.landmarks)))
+            .flat_map(|(p, ds)| ds.iter().map(move |d| (Source::of(p), d.landmarks)))
             .collect();
         let mut embeddings = self.embed_aligned(&items)?.into_iter();
         self.stats
@@ -282,27 +331,48 @@ impl Vision {
             .collect())
     }
 
+    /// The detector input of a batch (`[n, 3, det, det]`): one upload of
+    /// the CPU-built inputs, or the shader-built ones joined on the GPU.
+    fn detector_input(&self, batch: &[Prepared]) -> Tensor<4> {
+        let s = self.det_size;
+        let to_tensor = |v: Vec<f32>| {
+            let n = v.len() / (3 * s * s);
+            Tensor::from_data(TensorData::new(v, [n, 3, s, s]), &self.device)
+        };
+        if batch
+            .iter()
+            .all(|p| matches!(p.input, DetectorInput::Host(_)))
+        {
+            let mut host = Vec::with_capacity(batch.len() * 3 * s * s);
+            for p in batch {
+                if let DetectorInput::Host(v) = &p.input {
+                    host.extend_from_slice(v);
+                }
+            }
+            return to_tensor(host);
+        }
+        // In batch order; a photo too large for one GPU buffer was
+        // prepared on the CPU.
+        let parts = batch
+            .iter()
+            .map(|p| match &p.input {
+                DetectorInput::Host(v) => to_tensor(v.clone()),
+                DetectorInput::Device(t) => (**t).clone(),
+            })
+            .collect();
+        Tensor::cat(parts, 0)
+    }
+
     /// Runs the detector on a batch; detections per image, in image pixels.
-    pub fn run_detector(&self, batch: &[Prepared]) -> Result<Vec<Vec<Detection>>, VisionError> {
+    fn run_detector(&self, batch: &[Prepared]) -> Result<Vec<Vec<Detection>>, VisionError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         let s = self.det_size;
-        if let Some(bad) = batch.iter().find(|p| p.input.len() != 3 * s * s) {
-            return Err(VisionError::Invalid(format!(
-                "prepared input of {} floats, expected {} (det size {s})",
-                bad.input.len(),
-                3 * s * s
-            )));
-        }
         let t0 = Instant::now();
         let n = batch.len();
-        let mut data = Vec::with_capacity(n * 3 * s * s);
-        for p in batch {
-            data.extend_from_slice(&p.input);
-        }
         let outs = guarded(|| {
-            let input = Tensor::<4>::from_data(TensorData::new(data, [n, 3, s, s]), &self.device);
+            let input = self.detector_input(batch);
             let outs = self.detector.run(input)?;
             if outs.len() < 9 {
                 return Err(VisionError::Invalid(format!(
@@ -335,30 +405,69 @@ impl Vision {
         Ok(result)
     }
 
+    /// Aligned recognizer inputs (`[n, 3, 112, 112]`) on the CPU, and per
+    /// face whether its landmarks could be aligned.
+    fn aligned_on_cpu(&self, items: &[(Source<'_>, Landmarks)]) -> (Tensor<4>, Vec<bool>) {
+        let per = 3 * ALIGNED_SIZE * ALIGNED_SIZE;
+        let mut data = vec![0.0f32; items.len() * per];
+        let ok: Vec<bool> = data
+            .par_chunks_mut(per)
+            .zip(items.par_iter())
+            .map(|(out, (src, lm))| align::align_into(src.image, lm, out))
+            .collect();
+        let n = items.len();
+        let input = Tensor::from_data(
+            TensorData::new(data, [n, 3, ALIGNED_SIZE, ALIGNED_SIZE]),
+            &self.device,
+        );
+        (input, ok)
+    }
+
+    /// Aligned recognizer inputs: on the GPU the warp shader runs once per
+    /// photo over its faces (a photo not yet on the GPU is uploaded; one too
+    /// large for a GPU buffer is aligned on the CPU).
+    fn aligned_input(
+        &self,
+        items: &[(Source<'_>, Landmarks)],
+    ) -> Result<(Tensor<4>, Vec<bool>), VisionError> {
+        if !self.gpu {
+            return Ok(self.aligned_on_cpu(items));
+        }
+        let mut parts = Vec::new();
+        let mut ok = Vec::with_capacity(items.len());
+        for run in items.chunk_by(|a, b| std::ptr::eq(a.0.image, b.0.image)) {
+            let uploaded = match run[0].0.pixels {
+                Some(_) => None,
+                None => GpuPixels::upload(run[0].0.image, &self.device),
+            };
+            let pixels = run[0].0.pixels.or(uploaded.as_ref());
+            let (crops, run_ok) = match pixels {
+                Some(p) => {
+                    let faces: Vec<Landmarks> = run.iter().map(|(_, lm)| *lm).collect();
+                    p.warp(&faces)?
+                }
+                None => self.aligned_on_cpu(run),
+            };
+            parts.push(crops);
+            ok.extend(run_ok);
+        }
+        Ok((Tensor::cat(parts, 0), ok))
+    }
+
     /// Aligns and embeds faces given by their landmarks; `None` for a face
     /// whose landmarks are degenerate.
-    pub fn embed_aligned(
+    fn embed_aligned(
         &self,
-        items: &[(&DecodedImage, Landmarks)],
+        items: &[(Source<'_>, Landmarks)],
     ) -> Result<Vec<Option<Embedding>>, VisionError> {
         let mut result = Vec::with_capacity(items.len());
         for chunk in items.chunks(EMBED_CHUNK) {
             let t0 = Instant::now();
-            let per = 3 * ALIGNED_SIZE * ALIGNED_SIZE;
-            let mut data = vec![0.0f32; chunk.len() * per];
-            let ok: Vec<bool> = data
-                .par_chunks_mut(per)
-                .zip(chunk.par_iter())
-                .map(|(out, (img, lm))| align::align_into(img, lm, out))
-                .collect();
+            let (input, ok) = guarded(|| self.aligned_input(chunk))?;
             add(&self.stats.align, t0);
             let t1 = Instant::now();
             let n = chunk.len();
             let out = guarded(|| {
-                let input = Tensor::<4>::from_data(
-                    TensorData::new(data, [n, 3, ALIGNED_SIZE, ALIGNED_SIZE]),
-                    &self.device,
-                );
                 let mut outs = self.recognizer.run(input)?;
                 let first = outs
                     .drain(..)
@@ -420,7 +529,7 @@ impl Vision {
         let Some(crop) = DecodedImage::from_rgb(cw, ch, rgb) else {
             return Ok(None);
         };
-        let prepared = prepare_image(crop, self.det_size);
+        let prepared = self.prepare(crop)?;
         let dets = self.run_detector(std::slice::from_ref(&prepared))?;
         let (ox, oy) = (x0 as f32, y0 as f32);
         let best = dets
@@ -445,7 +554,10 @@ impl Vision {
         let Some(d) = best else {
             return Ok(None);
         };
-        let emb = self.embed_aligned(&[(img, d.landmarks)])?.pop().flatten();
+        let emb = self
+            .embed_aligned(&[(Source::host(img), d.landmarks)])?
+            .pop()
+            .flatten();
         Ok(emb.map(|embedding| DetectedFace {
             bbox: d.bbox,
             landmarks: d.landmarks,
@@ -488,12 +600,16 @@ impl Vision {
     /// outer error: the models failed).
     fn detect_path(&self, path: &Path) -> Result<PhotoOutcome, VisionError> {
         let t = Instant::now();
-        let prepared = prepare_path(path, self.det_size);
-        add(&self.stats.decode, t);
-        let prepared = match prepared {
-            Ok(p) => p,
-            Err(e) => return Ok(Err(e)),
+        let image = match decode_path(path) {
+            Ok(image) => image,
+            Err(e) => {
+                add(&self.stats.decode, t);
+                return Ok(Err(e));
+            }
         };
+        let prepared = self.prepare(image);
+        add(&self.stats.decode, t);
+        let prepared = prepared?;
         let faces = self
             .detect_prepared(std::slice::from_ref(&prepared))?
             .pop()
