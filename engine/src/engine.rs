@@ -936,12 +936,12 @@ impl EngineLoop {
     fn edit(
         &mut self,
         library: &Arc<Mutex<Library>>,
-        run: impl FnOnce(&Mutex<Library>, &mut dyn FaceFinder) -> Result<FaceEdit, EditError>,
+        run: impl FnOnce(&Mutex<Library>, &dyn FaceFinder) -> Result<FaceEdit, EditError>,
     ) -> Result<Reply, EngineError> {
         if self.editor.is_none() {
             self.editor = Some((self.config.finder)().map_err(EngineError::Vision)?);
         }
-        let Some(finder) = self.editor.as_deref_mut() else {
+        let Some(finder) = self.editor.as_deref() else {
             return Err(EngineError::Vision("no face finder".into()));
         };
         let edit = run(library, finder)?;
@@ -958,7 +958,7 @@ impl EngineLoop {
         name: &str,
         photos: &[PathBuf],
     ) -> Result<Reply, EngineError> {
-        let mut finder = (self.config.finder)().map_err(EngineError::Vision)?;
+        let finder = (self.config.finder)().map_err(EngineError::Vision)?;
         let mut found = Vec::with_capacity(photos.len());
         for path in photos {
             let bad = |reason: String| {
@@ -1065,11 +1065,11 @@ impl EngineLoop {
         let spawned = std::thread::Builder::new()
             .name("likeness-import".into())
             .spawn(move || {
-                let result = factory().map_err(EngineError::Vision).map(|mut finder| {
+                let result = factory().map_err(EngineError::Vision).map(|finder| {
                     let options = ScanOptions { exclusions };
                     run_import(
                         &library,
-                        finder.as_mut(),
+                        finder.as_ref(),
                         &folders,
                         &options,
                         &job_control,

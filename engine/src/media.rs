@@ -78,7 +78,7 @@ pub fn read_photo_bytes(photo: &Photo) -> Result<(PathBuf, Vec<u8>), ActionError
 /// Reads the photo and asks the finder for a face in `bbox`, with the
 /// library unlocked. The face found must carry an embedding to count.
 fn find_in_box(
-    finder: &mut dyn FaceFinder,
+    finder: &dyn FaceFinder,
     photo: &Photo,
     bbox: BBox,
 ) -> Result<Option<NewFace>, EditError> {
@@ -102,7 +102,7 @@ fn photo_of(library: &Mutex<Library>, id: PhotoId) -> Result<Photo, EditError> {
 /// old embedding is kept. One undoable transaction either way.
 pub fn set_face_box(
     library: &Mutex<Library>,
-    finder: &mut dyn FaceFinder,
+    finder: &dyn FaceFinder,
     face: FaceId,
     bbox: BBox,
 ) -> Result<FaceEdit, EditError> {
@@ -123,7 +123,7 @@ pub fn set_face_box(
 /// transaction.
 pub fn add_face(
     library: &Mutex<Library>,
-    finder: &mut dyn FaceFinder,
+    finder: &dyn FaceFinder,
     photo: PhotoId,
     bbox: BBox,
 ) -> Result<FaceEdit, EditError> {

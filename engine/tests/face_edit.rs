@@ -19,11 +19,7 @@ fn finder() -> VisionFinder {
 }
 
 /// Imports one photo the way the import job does; returns its id and faces.
-fn import(
-    library: &Mutex<Library>,
-    finder: &mut VisionFinder,
-    path: &Path,
-) -> (PhotoId, Vec<FaceId>) {
+fn import(library: &Mutex<Library>, finder: &VisionFinder, path: &Path) -> (PhotoId, Vec<FaceId>) {
     let bytes = std::fs::read(path).expect("photo");
     let found = finder.find_faces(path, &bytes).expect("vision");
     let id = PhotoId::of_bytes(&bytes);
@@ -66,9 +62,9 @@ fn shifted(b: BBox, dx: f32, dy: f32) -> BBox {
 fn moving_a_box_reembeds_or_keeps_and_undo_restores() {
     let dir = tempfile::tempdir().expect("temp dir");
     let library = Mutex::new(Library::open(&dir.path().join("lib.redb")).expect("open"));
-    let mut finder = finder();
+    let finder = finder();
     let path = shared_dir().join("faces/people/Aaron_Peirsol/Aaron_Peirsol_0001.jpg");
-    let (_, faces) = import(&library, &mut finder, &path);
+    let (_, faces) = import(&library, &finder, &path);
     assert_eq!(faces.len(), 1, "one face in {}", path.display());
     let face = faces[0];
     let before = library.lock().expect("lock").face(face).expect("face");
@@ -81,7 +77,7 @@ fn moving_a_box_reembeds_or_keeps_and_undo_restores() {
 
     // A few pixels off on the real face: found again, embedded again.
     let moved = shifted(before.bbox, 4.0, -3.0);
-    let edit = media::set_face_box(&library, &mut finder, face, moved).expect("edit");
+    let edit = media::set_face_box(&library, &finder, face, moved).expect("edit");
     assert!(edit.reembedded, "the face is found in the moved box");
     let after = library.lock().expect("lock").face(face).expect("face");
     assert_eq!(after.bbox, moved, "the user's box is stored");
@@ -110,7 +106,7 @@ fn moving_a_box_reembeds_or_keeps_and_undo_restores() {
             x2: (cx + w * scale / 2.0).min(250.0),
             y2: (cy + h * scale / 2.0).min(250.0),
         };
-        let edit = media::set_face_box(&library, &mut finder, face, b).expect("edit");
+        let edit = media::set_face_box(&library, &finder, face, b).expect("edit");
         assert!(edit.reembedded, "the face is found in a {what} box");
         let e = library
             .lock()
@@ -133,7 +129,7 @@ fn moving_a_box_reembeds_or_keeps_and_undo_restores() {
         x2: 30.0,
         y2: 30.0,
     };
-    let edit = media::set_face_box(&library, &mut finder, face, wall).expect("edit");
+    let edit = media::set_face_box(&library, &finder, face, wall).expect("edit");
     assert!(!edit.reembedded, "no face on the wall");
     let on_wall = library.lock().expect("lock").face(face).expect("face");
     assert_eq!(on_wall.bbox, wall, "the box edit stands");
@@ -175,7 +171,7 @@ fn moving_a_box_reembeds_or_keeps_and_undo_restores() {
         x2: 400.0,
         y2: 300.0,
     };
-    match media::set_face_box(&library, &mut finder, face, outside) {
+    match media::set_face_box(&library, &finder, face, outside) {
         Err(EditError::Action(ActionError::BoxOutsideImage { width, height, .. })) => {
             assert_eq!((width, height), (250, 250));
         }
@@ -185,7 +181,7 @@ fn moving_a_box_reembeds_or_keeps_and_undo_restores() {
         library.lock().expect("lock").face(face).expect("face"),
         before
     );
-    match media::set_face_box(&library, &mut finder, FaceId(999), moved) {
+    match media::set_face_box(&library, &finder, FaceId(999), moved) {
         Err(EditError::Action(ActionError::UnknownFace(FaceId(999)))) => {}
         other => panic!("expected unknown face, got {other:?}"),
     }
@@ -196,9 +192,9 @@ fn moving_a_box_reembeds_or_keeps_and_undo_restores() {
 fn drawn_faces_and_deleted_faces() {
     let dir = tempfile::tempdir().expect("temp dir");
     let library = Mutex::new(Library::open(&dir.path().join("lib.redb")).expect("open"));
-    let mut finder = finder();
+    let finder = finder();
     let path = shared_dir().join("faces/group/fr_two_people.jpg");
-    let (photo, faces) = import(&library, &mut finder, &path);
+    let (photo, faces) = import(&library, &finder, &path);
     assert_eq!(faces.len(), 2, "two faces in {}", path.display());
     let first = library.lock().expect("lock").face(faces[0]).expect("face");
     let old = library
@@ -236,7 +232,7 @@ fn drawn_faces_and_deleted_faces() {
         x2: (cx + 0.9 * second.bbox.width()).min(pw),
         y2: (cy + 0.9 * second.bbox.height()).min(ph),
     };
-    let edit = media::set_face_box(&library, &mut finder, faces[1], loose).expect("edit");
+    let edit = media::set_face_box(&library, &finder, faces[1], loose).expect("edit");
     assert!(edit.reembedded);
     let e = library
         .lock()
@@ -266,7 +262,7 @@ fn drawn_faces_and_deleted_faces() {
     assert!(library.lock().expect("lock").face(faces[0]).is_err());
     consistent(&library);
     let drawn = shifted(first.bbox, -2.0, 2.0);
-    let edit = media::add_face(&library, &mut finder, photo, drawn).expect("add");
+    let edit = media::add_face(&library, &finder, photo, drawn).expect("add");
     assert!(edit.reembedded);
     assert!(edit.face > faces[1], "a new id, never reused");
     let added = library.lock().expect("lock").face(edit.face).expect("face");
@@ -296,7 +292,7 @@ fn drawn_faces_and_deleted_faces() {
         x2: w - 1.0,
         y2: h - 1.0,
     };
-    let blank = media::add_face(&library, &mut finder, photo, corner).expect("add");
+    let blank = media::add_face(&library, &finder, photo, corner).expect("add");
     assert!(!blank.reembedded);
     let face = library
         .lock()
@@ -331,7 +327,7 @@ fn drawn_faces_and_deleted_faces() {
             .expect("read"),
         Some(old)
     );
-    match media::add_face(&library, &mut finder, PhotoId([7; 32]), drawn) {
+    match media::add_face(&library, &finder, PhotoId([7; 32]), drawn) {
         Err(EditError::Action(ActionError::UnknownPhoto(_))) => {}
         other => panic!("expected unknown photo, got {other:?}"),
     }

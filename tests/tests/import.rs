@@ -88,7 +88,7 @@ fn import_shared_faces_end_to_end() {
         );
         covered.insert(id);
     }
-    let mut finder =
+    let finder =
         VisionFinder::load(&models_dir(), "buffalo_sc", DevicePreference::Cpu).expect("vision");
     let uncovered: Vec<_> = export
         .photos

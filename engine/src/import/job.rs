@@ -5,12 +5,15 @@
 //! already scanned is recognised by its hash and only gains the new path.
 //! Reading and hashing run ahead of detection on a second thread through a
 //! bounded channel, so memory stays bounded whatever the number of photos.
+//! Faces are found in [`PHOTOS_IN_FLIGHT`] photos at a time, each one task
+//! on the rayon pool, then the photos are committed in the order read.
 
 use super::scan::{FileError, ScanOptions, scan};
 use crate::Library;
 use crate::store::{NewPhoto, RECOGNISE_BATCH, RecogniseReport, needs_scan};
 use crate::types::{BBox, NewFace, PhotoId, ScanStatus};
 use crossbeam_channel::bounded;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -19,8 +22,11 @@ use std::time::{Duration, Instant};
 /// Files larger than this are refused (a photo this big is not a photo).
 pub const MAX_FILE_BYTES: u64 = 512 * 1024 * 1024;
 
-/// How many read-and-hashed files may wait for detection.
-const READ_AHEAD: usize = 4;
+/// How many photos faces are found in at once. Each is one task on the
+/// rayon pool, from decoding to embedding, and the convolutions inside it
+/// are tasks on the same pool, so a core that waits inside one photo takes
+/// work from another. Also bounds the decoded photos held in memory.
+pub const PHOTOS_IN_FLIGHT: usize = 4;
 
 /// What a face finder reports for one photo.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,10 +51,11 @@ pub struct FindError {
     pub permanent: bool,
 }
 
-/// Decodes a photo and finds its faces (the vision pipeline).
-pub trait FaceFinder {
+/// Decodes a photo and finds its faces (the vision pipeline). Shared by
+/// the photos in flight, so it takes `&self` and is `Sync`.
+pub trait FaceFinder: Sync {
     /// Finds the faces in the photo whose file bytes are `bytes`.
-    fn find_faces(&mut self, path: &Path, bytes: &[u8]) -> Result<FoundFaces, FindError>;
+    fn find_faces(&self, path: &Path, bytes: &[u8]) -> Result<FoundFaces, FindError>;
 
     /// Finds the face inside a box the user drew on the photo whose file
     /// bytes are `bytes` and embeds it; `Ok(None)` when there is no face in
@@ -56,7 +63,7 @@ pub trait FaceFinder {
     /// score. A finder that cannot look inside a box (a test double) says so
     /// with an error rather than pretending no face is there.
     fn find_face_in_box(
-        &mut self,
+        &self,
         path: &Path,
         bytes: &[u8],
         bbox: BBox,
@@ -253,7 +260,7 @@ impl Meter {
 /// interleave with the import.
 pub fn run_import(
     library: &Mutex<Library>,
-    finder: &mut dyn FaceFinder,
+    finder: &dyn FaceFinder,
     folders: &[PathBuf],
     options: &ScanOptions,
     control: &Arc<JobControl>,
@@ -275,7 +282,8 @@ pub fn run_import(
     let detect_meter = Meter {
         start: Instant::now(),
     };
-    let (tx, rx) = bounded::<ReadFile>(READ_AHEAD);
+    // One batch read ahead while the current one is in flight.
+    let (tx, rx) = bounded::<ReadFile>(PHOTOS_IN_FLIGHT);
     let reader_control = Arc::clone(control);
     let images = found.images;
     std::thread::scope(|scope| {
@@ -287,25 +295,20 @@ pub fn run_import(
             }
         });
         let mut done = 0;
-        for file in &rx {
-            if !control.keep_going() {
+        loop {
+            let batch: Vec<ReadFile> = rx.iter().take(PHOTOS_IN_FLIGHT).collect();
+            if batch.is_empty() || !control.keep_going() {
                 break;
             }
-            let shown = file.path.display().to_string();
-            sink.progress(&detect_meter.progress(
-                ImportPhase::Detect,
-                done,
-                total,
-                Some(shown.clone()),
-            ));
-            match import_one(library, finder, file, &mut summary) {
-                Ok(()) => {}
-                Err(e) => {
-                    sink.file_failed(&e);
-                    summary.failed.push(e);
-                }
+            let shown = batch[0].path.display().to_string();
+            sink.progress(&detect_meter.progress(ImportPhase::Detect, done, total, Some(shown)));
+            done += batch.len() as u64;
+            let mut failures = Vec::new();
+            import_batch(library, finder, batch, &mut summary, &mut failures);
+            for e in failures {
+                sink.file_failed(&e);
+                summary.failed.push(e);
             }
-            done += 1;
         }
         // Dropping the receiver stops the reader if we stopped early.
         drop(rx);
@@ -371,24 +374,65 @@ fn recognise_phase(
     }
 }
 
-/// Imports one read file: a known, scanned photo only gains the path; a new
-/// one is decoded, its faces found and everything committed together.
-fn import_one(
+/// A new photo waiting for its faces.
+struct Pending {
+    path: PathBuf,
+    bytes: Vec<u8>,
+    photo: NewPhoto,
+}
+
+fn file_error(path: &Path, reason: String) -> FileError {
+    FileError {
+        path: path.display().to_string(),
+        reason,
+    }
+}
+
+/// Imports a batch of read files: a known, scanned photo only gains its
+/// path; the new ones have their faces found side by side, then each is
+/// committed on its own (photo, faces and index state together), in the
+/// order read. Failures go to `failures`, in that order too.
+fn import_batch(
     library: &Mutex<Library>,
-    finder: &mut dyn FaceFinder,
+    finder: &dyn FaceFinder,
+    batch: Vec<ReadFile>,
+    summary: &mut ImportSummary,
+    failures: &mut Vec<FileError>,
+) {
+    let mut pending = Vec::with_capacity(batch.len());
+    for file in batch {
+        match triage(library, file, summary) {
+            Ok(Some(p)) => pending.push(p),
+            Ok(None) => {}
+            Err(e) => failures.push(e),
+        }
+    }
+    let found: Vec<_> = pending
+        .par_iter()
+        .map(|p| finder.find_faces(&p.path, &p.bytes))
+        .collect();
+    for (p, f) in pending.into_iter().zip(found) {
+        if let Err(e) = commit_found(library, p, f, summary) {
+            failures.push(e);
+        }
+    }
+}
+
+/// A file whose content the library has already scanned only gains its
+/// path (`None`); any other needs its faces found.
+fn triage(
+    library: &Mutex<Library>,
     file: ReadFile,
     summary: &mut ImportSummary,
-) -> Result<(), FileError> {
-    let path_text = file.path.display().to_string();
-    let fail = |reason: String| FileError {
-        path: path_text.clone(),
-        reason,
-    };
+) -> Result<Option<Pending>, FileError> {
+    let path = file.path;
     let (bytes, id) = file.result?;
-    let known = lock(library).photo(id).map_err(|e| fail(e.to_string()))?;
+    let known = lock(library)
+        .photo(id)
+        .map_err(|e| file_error(&path, e.to_string()))?;
     let mut photo = NewPhoto {
         id,
-        path: path_text.clone(),
+        path: path.display().to_string(),
         size_bytes: bytes.len() as u64,
         width: 0,
         height: 0,
@@ -400,10 +444,23 @@ fn import_one(
         photo.status = known.status;
         lock(library)
             .record_photo(&photo, &[])
-            .map_err(|e| fail(e.to_string()))?;
-        return Ok(());
+            .map_err(|e| file_error(&path, e.to_string()))?;
+        return Ok(None);
     }
-    let (faces, failure) = match finder.find_faces(&file.path, &bytes) {
+    Ok(Some(Pending { path, bytes, photo }))
+}
+
+/// Commits a new photo with what the finder made of it.
+fn commit_found(
+    library: &Mutex<Library>,
+    pending: Pending,
+    found: Result<FoundFaces, FindError>,
+    summary: &mut ImportSummary,
+) -> Result<(), FileError> {
+    let Pending {
+        path, mut photo, ..
+    } = pending;
+    let (faces, failure) = match found {
         Ok(found) => {
             photo.width = found.width;
             photo.height = found.height;
@@ -420,12 +477,12 @@ fn import_one(
                 reason: e.reason.clone(),
                 permanent: e.permanent,
             };
-            (Vec::new(), Some(fail(e.reason)))
+            (Vec::new(), Some(file_error(&path, e.reason)))
         }
     };
     let commit = lock(library)
         .record_photo(&photo, &faces)
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| file_error(&path, e.to_string()))?;
     if !commit.scanned {
         summary.duplicates += 1;
     } else if failure.is_none() {
@@ -436,4 +493,113 @@ fn import_one(
         }
     }
     failure.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Finds no face in any photo and refuses those named `*-bad.jpg`;
+    /// counts its calls.
+    #[derive(Default)]
+    struct FakeFinder {
+        calls: AtomicUsize,
+    }
+
+    impl FaceFinder for FakeFinder {
+        fn find_faces(&self, path: &Path, _bytes: &[u8]) -> Result<FoundFaces, FindError> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            if path.to_string_lossy().ends_with("-bad.jpg") {
+                return Err(FindError {
+                    reason: "refused".into(),
+                    permanent: true,
+                });
+            }
+            Ok(FoundFaces {
+                width: 8,
+                height: 8,
+                taken_at: None,
+                faces: Vec::new(),
+            })
+        }
+    }
+
+    struct Quiet;
+
+    impl ImportSink for Quiet {
+        fn progress(&mut self, _: &ImportProgress) {}
+        fn file_failed(&mut self, _: &FileError) {}
+    }
+
+    /// Regression test for photos in flight: eleven files over several
+    /// batches. File 1 repeats file 0's content inside the first batch
+    /// (both are looked at, one photo is committed); file 9 repeats file
+    /// 2's in a later batch (only its path is recorded). Failures come back
+    /// in the order read.
+    #[test]
+    fn photos_in_flight_commit_in_order_and_count_each_content_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let photos = dir.path().join("photos");
+        std::fs::create_dir(&photos).expect("folder");
+        let bad = [3, 6, 10];
+        let content = |i: u8| match i {
+            1 => 0,
+            9 => 2,
+            i => i,
+        };
+        for i in 0..11u8 {
+            let name = format!("{i:02}{}.jpg", if bad.contains(&i) { "-bad" } else { "" });
+            // A JPEG signature, then bytes that make the content unique.
+            let bytes = [0xff, 0xd8, 0xff, 0xe0, content(i)];
+            std::fs::write(photos.join(name), bytes).expect("write");
+        }
+        let library = Mutex::new(Library::open(&dir.path().join("lib.redb")).expect("library"));
+        let finder = FakeFinder::default();
+        let summary = run_import(
+            &library,
+            &finder,
+            &[photos],
+            &ScanOptions::default(),
+            &Arc::new(JobControl::default()),
+            &mut Quiet,
+        );
+        assert_eq!(
+            (summary.photos_seen, summary.new_photos, summary.duplicates),
+            (11, 6, 2),
+            "{summary:?}"
+        );
+        assert_eq!(summary.no_faces, 6);
+        let failed: Vec<_> = summary
+            .failed
+            .iter()
+            .map(|e| {
+                Path::new(&e.path)
+                    .file_name()
+                    .map(std::ffi::OsStr::to_os_string)
+            })
+            .collect();
+        assert_eq!(
+            failed,
+            ["03-bad.jpg", "06-bad.jpg", "10-bad.jpg"].map(|n| Some(n.into()))
+        );
+        let later_batch = 9 / PHOTOS_IN_FLIGHT != 2 / PHOTOS_IN_FLIGHT;
+        assert_eq!(
+            finder.calls.load(Ordering::Relaxed),
+            11 - usize::from(later_batch)
+        );
+        let library = lock(&library);
+        for (a, b) in [(0u8, 1u8), (2, 9)] {
+            let id = PhotoId::of_bytes(&[0xff, 0xd8, 0xff, 0xe0, a]);
+            let photo = library.photo(id).expect("query").expect("committed");
+            let names: Vec<_> = photo
+                .paths
+                .iter()
+                .filter_map(|p| Path::new(p).file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(names, [format!("{a:02}.jpg"), format!("{b:02}.jpg")]);
+            assert_eq!(photo.status, ScanStatus::NoFaces);
+        }
+    }
 }

@@ -8,7 +8,7 @@ pub mod watch;
 
 pub use job::{
     FaceFinder, FindError, FoundFaces, ImportPhase, ImportProgress, ImportSink, ImportSummary,
-    JobControl, run_import,
+    JobControl, PHOTOS_IN_FLIGHT, run_import,
 };
 pub use scan::{FileError, ScanOptions};
 pub use vision_finder::vision_finder_factory;

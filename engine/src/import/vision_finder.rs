@@ -39,7 +39,7 @@ fn clamp_to_image(b: BBox, width: u32, height: u32) -> BBox {
 }
 
 impl FaceFinder for VisionFinder {
-    fn find_faces(&mut self, _path: &Path, bytes: &[u8]) -> Result<FoundFaces, FindError> {
+    fn find_faces(&self, _path: &Path, bytes: &[u8]) -> Result<FoundFaces, FindError> {
         let image = decode_bytes(bytes).map_err(|e| FindError {
             reason: e.to_string(),
             permanent: e.is_permanent(),
@@ -70,7 +70,7 @@ impl FaceFinder for VisionFinder {
     }
 
     fn find_face_in_box(
-        &mut self,
+        &self,
         _path: &Path,
         bytes: &[u8],
         bbox: BBox,
