@@ -109,6 +109,9 @@ pub fn looks_like_image(path: &Path) -> std::io::Result<bool> {
     }))
 }
 
+/// Why a pipe, socket or device named like a photo is not imported.
+const NOT_REGULAR: &str = "not a regular file (a pipe, socket or device)";
+
 /// Walks `roots` and collects the image files. `keep_going` is polled between
 /// entries so a cancelled import stops promptly.
 pub fn scan(
@@ -148,7 +151,16 @@ pub fn scan(
                     continue;
                 }
             };
-            if !entry.file_type().is_file() {
+            let kind = entry.file_type();
+            if !kind.is_file() {
+                // A pipe, socket or device named like a photo is never read
+                // (reading a pipe would block the import), but is reported.
+                if !kind.is_dir() && has_photo_extension(entry.path()) {
+                    out.errors.push(FileError {
+                        path: entry.path().display().to_string(),
+                        reason: NOT_REGULAR.to_owned(),
+                    });
+                }
                 continue;
             }
             match looks_like_image(entry.path()) {
@@ -244,6 +256,29 @@ mod tests {
                     "not an image we can read (content does not match the extension, or an unsupported format)"
                 ),
             ]
+        );
+    }
+
+    /// Regression test: a socket (like a pipe) named like a photo was
+    /// skipped without a word.
+    #[cfg(unix)]
+    #[test]
+    fn special_file_named_like_a_photo_is_reported_not_read() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        fs::write(root.join("1.png"), PNG_1X1).expect("write");
+        let _socket = std::os::unix::net::UnixListener::bind(root.join("2.jpg")).expect("socket");
+        let _quiet = std::os::unix::net::UnixListener::bind(root.join("s")).expect("socket");
+        let out = scan(&[root.to_path_buf()], &ScanOptions::default(), &|| true);
+        assert_eq!(out.images, [root.join("1.png")]);
+        let errors: Vec<_> = out
+            .errors
+            .iter()
+            .map(|e| (e.path.clone(), e.reason.as_str()))
+            .collect();
+        assert_eq!(
+            errors,
+            [(root.join("2.jpg").display().to_string(), NOT_REGULAR)]
         );
     }
 
