@@ -303,9 +303,7 @@ pub fn run_import(
             let shown = batch[0].path.display().to_string();
             sink.progress(&detect_meter.progress(ImportPhase::Detect, done, total, Some(shown)));
             done += batch.len() as u64;
-            let mut failures = Vec::new();
-            import_batch(library, finder, batch, &mut summary, &mut failures);
-            for e in failures {
+            for e in import_batch(library, finder, batch, &mut summary) {
                 sink.file_failed(&e);
                 summary.failed.push(e);
             }
@@ -391,14 +389,14 @@ fn file_error(path: &Path, reason: String) -> FileError {
 /// Imports a batch of read files: a known, scanned photo only gains its
 /// path; the new ones have their faces found side by side, then each is
 /// committed on its own (photo, faces and index state together), in the
-/// order read. Failures go to `failures`, in that order too.
+/// order read. Returns the failures, in that order too.
 fn import_batch(
     library: &Mutex<Library>,
     finder: &dyn FaceFinder,
     batch: Vec<ReadFile>,
     summary: &mut ImportSummary,
-    failures: &mut Vec<FileError>,
-) {
+) -> Vec<FileError> {
+    let mut failures = Vec::new();
     let mut pending = Vec::with_capacity(batch.len());
     for file in batch {
         match triage(library, file, summary) {
@@ -416,6 +414,7 @@ fn import_batch(
             failures.push(e);
         }
     }
+    failures
 }
 
 /// A file whose content the library has already scanned only gains its

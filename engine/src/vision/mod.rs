@@ -163,9 +163,6 @@ pub struct Vision {
     detector: graph::Graph,
     recognizer: graph::Graph,
     device: Device,
-    /// Whether `device` is a GPU, where the shaders of `shaders/` prepare
-    /// the models' inputs.
-    gpu: bool,
     backend: String,
     pack_id: String,
     det_size: usize,
@@ -216,7 +213,6 @@ impl Vision {
             Ok(Self {
                 detector,
                 recognizer,
-                gpu: gpu_prep::is_gpu(&device),
                 device: device.clone(),
                 backend: backend.clone(),
                 pack_id: pack.id().to_owned(),
@@ -275,7 +271,7 @@ impl Vision {
     /// shader (the pixels stay there for the warp), else on the CPU.
     fn prepare(&self, image: DecodedImage) -> Result<Prepared, VisionError> {
         let s = self.det_size;
-        let on_gpu = if self.gpu {
+        let on_gpu = if gpu_prep::is_gpu(&self.device) {
             guarded(|| {
                 Ok(GpuPixels::upload(&image, &self.device).map(|p| {
                     let (input, lb) = p.letterbox(s);
@@ -430,7 +426,7 @@ impl Vision {
         &self,
         items: &[(Source<'_>, Landmarks)],
     ) -> Result<(Tensor<4>, Vec<bool>), VisionError> {
-        if !self.gpu {
+        if !gpu_prep::is_gpu(&self.device) {
             return Ok(self.aligned_on_cpu(items));
         }
         let mut parts = Vec::new();
